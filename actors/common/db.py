@@ -1,0 +1,126 @@
+"""PostgreSQL: connection pools, database creation and migrations (asyncpg, plain SQL)."""
+
+import contextlib
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from actors.common.errors import ServiceUnavailable
+from actors.common.logging import get_logger
+
+log = get_logger("db")
+
+# What asyncpg raises when the server is down, restarting, or the socket broke.
+CONNECTION_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InterfaceError,
+)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, max_size: int = 10, timeout_s: float = 1.5) -> asyncpg.Pool:
+    """A pool that opens connections lazily, so a service starts while PostgreSQL is down
+    and recovers by itself when it is back."""
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=0,
+        max_size=max_size,
+        timeout=timeout_s,  # connect timeout
+        command_timeout=30,
+        init=_init_connection,
+    )
+
+
+@contextlib.asynccontextmanager
+async def connection(pool: asyncpg.Pool, timeout_s: float) -> AsyncIterator[asyncpg.Connection]:
+    """Acquire a connection; a dead database becomes a 503 problem, not a stack trace."""
+    try:
+        async with pool.acquire(timeout=timeout_s) as conn:
+            yield conn
+    except CONNECTION_ERRORS as exc:
+        log.warning("database unavailable: %s", exc.__class__.__name__)
+        raise ServiceUnavailable("The database is unavailable; try again shortly.", dependency="postgresql") from exc
+
+
+def database_name(dsn: str) -> str:
+    return urlsplit(dsn).path.lstrip("/")
+
+
+def with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+async def ensure_database(dsn: str) -> bool:
+    """Create the database named in `dsn` if it is missing. True when it was created."""
+    name = database_name(dsn)
+    conn = await asyncpg.connect(with_database(dsn, "postgres"), timeout=5)
+    try:
+        if await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            return False
+        try:
+            await conn.execute(f'CREATE DATABASE "{_identifier(name)}"')
+        except asyncpg.DuplicateDatabaseError:
+            return False  # created by a concurrent starter
+        return True
+    finally:
+        await conn.close()
+
+
+async def drop_database(dsn: str) -> None:
+    name = database_name(dsn)
+    conn = await asyncpg.connect(with_database(dsn, "postgres"), timeout=5)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{_identifier(name)}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def _identifier(name: str) -> str:
+    if not name or not all(c.isalnum() or c == "_" for c in name):
+        raise ValueError(f"unsafe database name: {name!r}")
+    return name
+
+
+async def migrate(dsn: str, migrations_dir: Path) -> list[str]:
+    """Apply the numbered *.sql files not yet applied, each in its own transaction.
+
+    An advisory lock makes concurrent starters (several replicas) wait for each other, so
+    every migration runs exactly once. Returns the versions applied by this call.
+    """
+    lock_key = int.from_bytes(hashlib.sha256(b"orderflow-migrations").digest()[:8], "big", signed=True)
+    conn = await asyncpg.connect(dsn, timeout=5)
+    applied: list[str] = []
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", lock_key)
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for path in sorted(migrations_dir.glob("*.sql")):
+                if path.stem in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(path.read_text())
+                    await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", path.stem)
+                applied.append(path.stem)
+                log.info("applied migration %s", path.stem)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", lock_key)
+    finally:
+        await conn.close()
+    return applied
+

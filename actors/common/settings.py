@@ -1,0 +1,27 @@
+"""Settings shared by every service; each service extends them with its own prefix.
+
+Shared names are read without a prefix (AMQP_URL, REDIS_URL, ...); a service's own
+names carry its prefix (ORDERS_DATABASE_URL, ...). Defaults work on a machine where
+PostgreSQL, Redis and RabbitMQ listen on their standard ports.
+"""
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def shared(name: str, default):
+    """A field read from an environment variable without the service's prefix."""
+    return Field(default, validation_alias=AliasChoices(name, name.lower()))
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    amqp_url: str = shared("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    redis_url: str = shared("REDIS_URL", "redis://127.0.0.1:6379/0")
+    events_exchange: str = shared("EVENTS_EXCHANGE", "orders")
+    public_url: str = shared("PUBLIC_URL", "http://127.0.0.1:8088")
+    log_level: str = shared("LOG_LEVEL", "INFO")
+    # Upper bound for any single dependency call made while serving a request, so a dead
+    # database or broker turns into a 503 quickly instead of a hung client.
+    dependency_timeout_s: float = shared("DEPENDENCY_TIMEOUT_S", 1.5)

@@ -1,0 +1,137 @@
+"""The outbox relay: publishes committed order events to RabbitMQ.
+
+Each batch is claimed with FOR UPDATE SKIP LOCKED, so every replica can run a relay
+without two of them sending the same rows; a row is marked published only after the
+broker confirmed it, in the same transaction that claimed it. If publishing fails the
+transaction rolls back and the rows wait for the next attempt: nothing committed is lost.
+"""
+
+import asyncio
+import contextlib
+import json
+import time
+
+import asyncpg
+
+from actors.common.bus import BROKER_ERRORS, EventPublisher, OutgoingMessage
+from actors.common.db import CONNECTION_ERRORS
+from actors.common.logging import get_logger
+from actors.orders import store
+from actors.orders.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, RELAY_FAILURES
+
+log = get_logger("relay")
+
+NOTIFY_CHANNEL = "orders_outbox"
+MAX_BACKOFF_S = 10.0
+PRUNE_EVERY_S = 3600
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        dsn: str,
+        publisher: EventPublisher,
+        *,
+        batch_size: int = 200,
+        poll_s: float = 2.0,
+        retention_days: int = 7,
+    ):
+        self.pool = pool
+        self.dsn = dsn
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.poll_s = poll_s
+        self.retention_days = retention_days
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._last_prune = float("-inf")
+
+    @property
+    def broker_ok(self) -> bool:
+        return self.publisher.connected
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        """Stop after the batch in flight, so a stop never leaves a half-published batch."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        await self._close_listener()
+        await self.publisher.close()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of pending events; returns how many were published."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                """SELECT id, event_id, routing_key, payload FROM outbox
+                   WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
+                self.batch_size,
+            )
+            if not rows:
+                return 0
+            await self.publisher.publish(
+                [
+                    OutgoingMessage(str(r["event_id"]), r["routing_key"], json.dumps(r["payload"]).encode())
+                    for r in rows
+                ]
+            )
+            await conn.execute(
+                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+            )
+        EVENTS_PUBLISHED.inc(len(rows))
+        return len(rows)
+
+    async def _run(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self._ensure_listener()
+                await self.publisher.connect()
+                published = await self.publish_pending()
+                backoff = 0.5
+                if published:
+                    continue  # there may be more
+                await self._refresh_backlog_and_prune()
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            except (*CONNECTION_ERRORS, *BROKER_ERRORS) as exc:
+                RELAY_FAILURES.inc()
+                log.warning("outbox relay cannot publish yet (%s: %s); retrying in %.1fs",
+                            exc.__class__.__name__, exc, backoff)
+                await self._close_listener()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+            except Exception:
+                log.exception("outbox relay failed unexpectedly; retrying")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), MAX_BACKOFF_S)
+
+    async def _ensure_listener(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        self._listener = await asyncpg.connect(self.dsn, timeout=5)
+        await self._listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+
+    async def _close_listener(self) -> None:
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(listener.close(), 2)
+
+    async def _refresh_backlog_and_prune(self) -> None:
+        async with self.pool.acquire() as conn:
+            OUTBOX_BACKLOG.set(await store.outbox_backlog(conn))
+            if time.monotonic() - self._last_prune > PRUNE_EVERY_S:
+                self._last_prune = time.monotonic()
+                await conn.execute(
+                    "DELETE FROM outbox WHERE published_at < now() - make_interval(days => $1)",
+                    self.retention_days,
+                )

@@ -1,0 +1,160 @@
+"""SQL for orders. Every function takes a connection, so the service decides the transaction."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from actors.common.events import OrderEvent
+from actors.orders.domain import NewOrder, Order, Status
+
+_ORDER_COLUMNS = """
+    o.id, o.number, o.status, o.customer_email, o.customer_name, o.currency, o.total,
+    o.version, o.created_at, o.updated_at,
+    (SELECT coalesce(json_agg(json_build_object(
+                'sku', i.sku, 'name', i.name, 'quantity', i.quantity,
+                'unit_price', i.unit_price::text) ORDER BY i.line_no), '[]'::json)::jsonb
+       FROM order_items i WHERE i.order_id = o.id) AS items
+"""
+
+
+@dataclass(frozen=True)
+class OrderFilter:
+    status: Status | None = None
+    email: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Cursor:
+    created_at: datetime
+    id: uuid.UUID
+
+
+def _order(row: asyncpg.Record) -> Order:
+    return Order(
+        id=row["id"],
+        number=row["number"],
+        status=row["status"],
+        customer={"email": row["customer_email"], "name": row["customer_name"]},
+        items=row["items"],
+        currency=row["currency"],
+        total=row["total"],
+        version=row["version"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+async def next_sequence(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT nextval('order_number_seq')")
+
+
+async def insert_order(
+    conn: asyncpg.Connection, order_id: uuid.UUID, number: str, new: NewOrder, by: str
+) -> Order:
+    await conn.execute(
+        """INSERT INTO orders (id, number, status, customer_email, customer_name, currency, total)
+           VALUES ($1, $2, 'new', $3, $4, $5, $6)""",
+        order_id, number, str(new.customer.email), new.customer.name, new.currency, new.total,
+    )
+    await conn.executemany(
+        """INSERT INTO order_items (order_id, line_no, sku, name, quantity, unit_price)
+           VALUES ($1, $2, $3, $4, $5, $6)""",
+        [(order_id, n, i.sku, i.name, i.quantity, i.unit_price) for n, i in enumerate(new.items, 1)],
+    )
+    await insert_history(conn, order_id, Status.NEW, by)
+    return await get_order(conn, order_id)
+
+
+async def get_order(conn: asyncpg.Connection, order_id: uuid.UUID, *, for_update: bool = False) -> Order | None:
+    lock = " FOR UPDATE OF o" if for_update else ""
+    row = await conn.fetchrow(f"SELECT {_ORDER_COLUMNS} FROM orders o WHERE o.id = $1{lock}", order_id)
+    return _order(row) if row else None
+
+
+async def get_order_by_number(conn: asyncpg.Connection, number: str) -> Order | None:
+    row = await conn.fetchrow(f"SELECT {_ORDER_COLUMNS} FROM orders o WHERE o.number = $1", number)
+    return _order(row) if row else None
+
+
+async def list_orders(
+    conn: asyncpg.Connection, flt: OrderFilter, limit: int, after: Cursor | None
+) -> list[Order]:
+    """Newest first, keyset-paginated on (created_at, id) so pages stay stable while
+    orders are being added."""
+    where, args = [], []
+
+    def arg(value) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if flt.status is not None:
+        where.append(f"o.status = {arg(flt.status.value)}")
+    if flt.email is not None:
+        where.append(f"lower(o.customer_email) = lower({arg(flt.email)})")
+    if flt.created_from is not None:
+        where.append(f"o.created_at >= {arg(flt.created_from)}")
+    if flt.created_to is not None:
+        where.append(f"o.created_at < {arg(flt.created_to)}")
+    if after is not None:
+        where.append(f"(o.created_at, o.id) < ({arg(after.created_at)}, {arg(after.id)})")
+    sql = f"SELECT {_ORDER_COLUMNS} FROM orders o"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY o.created_at DESC, o.id DESC LIMIT {arg(limit)}"
+    return [_order(r) for r in await conn.fetch(sql, *args)]
+
+
+async def set_status(conn: asyncpg.Connection, order_id: uuid.UUID, status: Status, by: str) -> Order:
+    await conn.execute(
+        """UPDATE orders SET status = $2, version = version + 1, updated_at = clock_timestamp()
+           WHERE id = $1""",
+        order_id, status.value,
+    )
+    await insert_history(conn, order_id, status, by)
+    return await get_order(conn, order_id)
+
+
+async def insert_history(conn: asyncpg.Connection, order_id: uuid.UUID, status: Status, by: str) -> None:
+    await conn.execute(
+        "INSERT INTO order_status_history (order_id, status, by) VALUES ($1, $2, $3)",
+        order_id, status.value, by,
+    )
+
+
+async def history(conn: asyncpg.Connection, order_id: uuid.UUID) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT status, at, by FROM order_status_history WHERE order_id = $1 ORDER BY id", order_id
+    )
+
+
+async def claim_idempotency_key(
+    conn: asyncpg.Connection, key: str, request_hash: str, order_id: uuid.UUID
+) -> asyncpg.Record | None:
+    """Claim `key` for a new order. Returns None when claimed, or the earlier claim.
+
+    A concurrent claim of the same key waits here until the first transaction ends.
+    """
+    claimed = await conn.fetchval(
+        """INSERT INTO idempotency_keys (key, request_hash, order_id) VALUES ($1, $2, $3)
+           ON CONFLICT (key) DO NOTHING RETURNING true""",
+        key, request_hash, order_id,
+    )
+    if claimed:
+        return None
+    return await conn.fetchrow("SELECT request_hash, order_id FROM idempotency_keys WHERE key = $1", key)
+
+
+async def add_to_outbox(conn: asyncpg.Connection, event: OrderEvent) -> None:
+    await conn.execute(
+        "INSERT INTO outbox (event_id, routing_key, payload) VALUES ($1, $2, $3)",
+        event.id, event.routing_key, event.model_dump(mode="json"),
+    )
+
+
+async def outbox_backlog(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+

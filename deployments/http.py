@@ -1,0 +1,152 @@
+"""What every service's FastAPI app shares: problem+json errors, the request context
+(X-Request-ID, JSON logs, metrics), a body-size limit, and the current user."""
+
+import time
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from actors.common.errors import PROBLEM_JSON, BadRequest, PayloadTooLarge, Problem, Unprocessable
+from actors.common.logging import get_logger, order_id_var, request_id_var
+from actors.common.metrics import metrics_response, observe_request
+from actors.common.security import GUEST, Principal
+
+MAX_BODY_BYTES = 1024 * 1024
+log = get_logger("http")
+
+
+def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    return JSONResponse(
+        problem.body(request.url.path if request else None),
+        status_code=problem.status,
+        headers=problem.headers,
+        media_type=PROBLEM_JSON,
+    )
+
+
+async def _on_problem(request: Request, exc: Problem) -> JSONResponse:
+    return problem_response(exc, request)
+
+
+async def _on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+    ]
+    if any(e["type"] == "json_invalid" for e in errors):
+        problem: Problem = BadRequest("The request body is not valid JSON.", errors=errors)
+    else:
+        problem = Unprocessable("The request does not match the API contract; see `errors`.", errors=errors)
+    return problem_response(problem, request)
+
+
+async def _on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    problem = Problem(str(exc.detail), headers=dict(exc.headers or {}))
+    body = problem.body(request.url.path) | {"status": exc.status_code, "title": str(exc.detail)}
+    body["type"] = f"urn:orderflow:problem:http-{exc.status_code}"
+    return JSONResponse(body, status_code=exc.status_code, headers=problem.headers, media_type=PROBLEM_JSON)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(Problem("Something went wrong on our side; it has been logged."), request)
+
+
+class RequestContext:
+    """Pure ASGI middleware: request id in and out, body-size limit, metrics."""
+
+    def __init__(self, app: ASGIApp, service: str, max_body: int = MAX_BODY_BYTES):
+        self.app = app
+        self.service = service
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:128] or uuid.uuid4().hex
+        rid_token = request_id_var.set(request_id)
+        oid_token = order_id_var.set(None)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
+            await send(message)
+
+        try:
+            too_large, receive = await self._limit_body(headers, receive)
+            if too_large:
+                request = Request(scope)
+                await problem_response(
+                    PayloadTooLarge(f"The request body is larger than {self.max_body} bytes."), request
+                )(scope, receive, send_with_id)
+            else:
+                await self.app(scope, receive, send_with_id)
+        finally:
+            observe_request(self.service, Request(scope), status, started)
+            request_id_var.reset(rid_token)
+            order_id_var.reset(oid_token)
+
+    async def _limit_body(self, headers: dict, receive: Receive) -> tuple[bool, Receive]:
+        length = headers.get(b"content-length")
+        if length is not None:
+            return (not length.isdigit() or int(length) > self.max_body), receive
+        if b"chunked" not in headers.get(b"transfer-encoding", b""):
+            return False, receive
+        # Chunked body: read it up to the limit, then hand the same messages to the app.
+        messages, size = [], 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            size += len(message.get("body", b""))
+            if size > self.max_body:
+                return True, receive
+            if message["type"] != "http.request" or not message.get("more_body"):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        return False, replay
+
+
+def create_service_api(
+    service: str, *, title: str, lifespan: Callable[[FastAPI], AbstractAsyncContextManager]
+) -> FastAPI:
+    api = FastAPI(title=title, lifespan=lifespan)
+    api.add_exception_handler(Problem, _on_problem)
+    api.add_exception_handler(RequestValidationError, _on_validation_error)
+    api.add_exception_handler(HTTPException, _on_http_error)
+    api.add_exception_handler(Exception, _on_unexpected)
+    api.add_middleware(RequestContext, service=service)
+
+    @api.get("/health", tags=["operations"], summary="Liveness: the process serves requests")
+    async def health() -> dict:
+        return {"status": "ok", "service": service}
+
+    @api.get("/metrics", tags=["operations"], summary="Prometheus metrics of this replica")
+    async def metrics():
+        return metrics_response()
+
+    return api
+
+
+def current_user() -> Principal:
+    """The caller. Until the auth service lands every caller is a guest; token checks
+    plug in here, in this one place."""
+    return GUEST
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]

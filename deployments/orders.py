@@ -1,0 +1,238 @@
+"""The orders service over HTTP (API.md, Orders) and its Ray Serve deployment.
+
+`api` is a plain FastAPI app: Serve wraps it with `@serve.ingress`, and the benchmark's
+baseline serves the very same object with bare uvicorn.
+"""
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, EmailStr
+from ray import serve
+from ray.serve import Application
+
+from actors.common.bus import EventPublisher
+from actors.common.db import CONNECTION_ERRORS, create_pool, migrate
+from actors.common.errors import PROBLEM_JSON, BadRequest, NotFound, PreconditionRequired, ServiceUnavailable
+from actors.common.logging import configure_logging
+from actors.orders.domain import HistoryEntry, NewOrder, Order, Status
+from actors.orders.relay import OutboxRelay
+from actors.orders.service import OrdersService
+from actors.orders.settings import MIGRATIONS, OrdersSettings
+from actors.orders.store import Cursor, OrderFilter
+from deployments.http import CurrentUser, create_service_api
+
+MAX_PAGE = 200
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings = OrdersSettings()
+    configure_logging("orders", settings.log_level)
+    await migrate(settings.database_url, MIGRATIONS)
+    pool = await create_pool(
+        settings.database_url, max_size=settings.db_pool_size, timeout_s=settings.dependency_timeout_s
+    )
+    relay = OutboxRelay(
+        pool,
+        settings.database_url,
+        EventPublisher(settings.amqp_url, settings.events_exchange),
+        batch_size=settings.relay_batch_size,
+        poll_s=settings.relay_poll_s,
+        retention_days=settings.outbox_retention_days,
+    )
+    if settings.run_relay:
+        relay.start()
+    app.state.orders = OrdersService(pool, timeout_s=settings.dependency_timeout_s)
+    app.state.relay = relay
+    try:
+        yield
+    finally:
+        if settings.run_relay:
+            await relay.stop()
+        await pool.close()
+
+
+api = create_service_api("orders", title="Orderflow orders", lifespan=lifespan)
+
+
+def orders_service(request: Request) -> OrdersService:
+    return request.app.state.orders
+
+
+Orders = Annotated[OrdersService, Depends(orders_service)]
+
+
+class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Status
+
+
+class OrderPage(BaseModel):
+    items: list[Order]
+    next_cursor: str | None
+
+
+def _with_etag(response: Response, order: Order) -> Order:
+    response.headers["ETag"] = f'"{order.version}"'
+    return order
+
+
+def _parse_order_id(order_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(order_id)
+    except ValueError:
+        raise NotFound(f"No order with id {order_id}.") from None
+
+
+def _parse_if_match(if_match: str | None) -> int | None:
+    """The version the client last saw; None for `*` (any version)."""
+    value = if_match.strip() if if_match else ""
+    if value == "*":
+        return None
+    value = value.removeprefix("W/").strip('"')
+    if not value.isdigit():
+        raise BadRequest("If-Match must carry the order's version, e.g. If-Match: \"3\".")
+    return int(value)
+
+
+def _encode_cursor(order: Order) -> str:
+    raw = f"{order.created_at.isoformat()}|{order.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> Cursor:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, order_id = raw.split("|")
+        return Cursor(datetime.fromisoformat(created_at), uuid.UUID(order_id))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise BadRequest("The cursor is not one this API returned.") from None
+
+
+@api.get("/ready", tags=["operations"], summary="Readiness: the database answers")
+async def ready(request: Request, orders: Orders) -> JSONResponse:
+    """Ready when PostgreSQL answers. RabbitMQ is reported but does not make the service
+    unready: orders are still accepted (the outbox keeps their events) while it is down."""
+    checks: dict = {}
+    try:
+        async with asyncio.timeout(orders.timeout_s):
+            checks["outbox_backlog"] = await orders.outbox_backlog()
+        checks["postgresql"] = "ok"
+    except (ServiceUnavailable, *CONNECTION_ERRORS) as exc:
+        checks["postgresql"] = f"unavailable ({exc.__class__.__name__})"
+    relay: OutboxRelay = request.app.state.relay
+    checks["rabbitmq"] = "ok" if relay.broker_ok else "unavailable (events wait in the outbox)"
+    ok = checks["postgresql"] == "ok"
+    body = {"status": "ready" if ok else "unavailable", "service": "orders", "checks": checks}
+    if not ok:
+        body |= {
+            "type": "urn:orderflow:problem:not-ready",
+            "title": "Service not ready",
+            "status": 503,
+            "detail": "postgresql is unavailable",
+        }
+    return JSONResponse(body, status_code=200 if ok else 503, media_type="application/json" if ok else PROBLEM_JSON)
+
+
+@api.post("", status_code=201, response_model=Order, summary="Place an order")
+async def create_order(
+    new: NewOrder,
+    response: Response,
+    orders: Orders,
+    user: CurrentUser,
+    idempotency_key: Annotated[str | None, Header(max_length=255, pattern=r"^[\x21-\x7e]+$")] = None,
+) -> Order:
+    order, created = await orders.create(new, by=user.subject, idempotency_key=idempotency_key)
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/orders/{order.id}"
+    return _with_etag(response, order)
+
+
+@api.get("", response_model=OrderPage, summary="List orders, newest first")
+async def list_orders(
+    orders: Orders,
+    user: CurrentUser,
+    status: Status | None = None,
+    email: EmailStr | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> OrderPage:
+    flt = OrderFilter(status=status, email=email, created_from=created_from, created_to=created_to)
+    after = _decode_cursor(cursor) if cursor else None
+    page = await orders.list_orders(flt, limit + 1, after)
+    more = len(page) > limit
+    page = page[:limit]
+    return OrderPage(items=page, next_cursor=_encode_cursor(page[-1]) if more else None)
+
+
+@api.get("/by-number/{number}", response_model=Order, summary="Get an order by its number")
+async def get_order_by_number(number: str, response: Response, orders: Orders, user: CurrentUser) -> Order:
+    return _with_etag(response, await orders.get_by_number(number))
+
+
+@api.get("/{order_id}", response_model=Order, summary="Get an order")
+async def get_order(order_id: str, response: Response, orders: Orders, user: CurrentUser) -> Order:
+    return _with_etag(response, await orders.get(_parse_order_id(order_id)))
+
+
+@api.post("/{order_id}/status", response_model=Order, summary="Move an order to its next status")
+async def change_status(
+    order_id: str,
+    change: StatusChange,
+    response: Response,
+    orders: Orders,
+    user: CurrentUser,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Order:
+    if not if_match:
+        raise PreconditionRequired("Send If-Match with the order's version (its ETag) to change its status.")
+    order = await orders.change_status(
+        _parse_order_id(order_id), change.status, by=user.subject, expected_version=_parse_if_match(if_match)
+    )
+    return _with_etag(response, order)
+
+
+@api.post("/{order_id}/cancel", response_model=Order, summary="Cancel an order")
+async def cancel_order(
+    order_id: str,
+    response: Response,
+    orders: Orders,
+    user: CurrentUser,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Order:
+    order = await orders.change_status(
+        _parse_order_id(order_id),
+        Status.CANCELLED,
+        by=user.subject,
+        expected_version=_parse_if_match(if_match) if if_match else None,
+    )
+    return _with_etag(response, order)
+
+
+@api.get("/{order_id}/history", response_model=list[HistoryEntry], summary="Status history of an order")
+async def order_history(order_id: str, orders: Orders, user: CurrentUser) -> list[HistoryEntry]:
+    return await orders.history(_parse_order_id(order_id))
+
+
+@serve.deployment(
+    max_ongoing_requests=64,
+    autoscaling_config={"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 16},
+    ray_actor_options={"num_cpus": 0.25},
+)
+@serve.ingress(api)
+class OrdersDeployment:
+    """One replica of the orders API; scaling is declared above and in serve_config.yaml."""
+
+
+def build_app(args: dict | None = None) -> Application:
+    return OrdersDeployment.bind()
