@@ -1,0 +1,38 @@
+# Orderflow — `make run` runs the system, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run stop test test-unit test-integration test-e2e bench venv check migrate seed clean
+
+# The environment is (re)built when pyproject.toml or the pinned versions change.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/orderflow run
+
+stop: $(STAMP)
+	$(BIN)/orderflow stop
+
+check migrate seed: $(STAMP)
+	$(BIN)/orderflow $@
+
+test: $(STAMP)
+	$(BIN)/pytest -ra
+
+test-unit test-integration test-e2e: $(STAMP)
+	$(BIN)/pytest -ra tests/$(subst test-,,$@)
+
+bench: $(STAMP)
+	$(BIN)/python bench/orders_throughput.py
+
+clean:
+	rm -rf $(VENV) .run *.egg-info

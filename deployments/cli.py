@@ -1,0 +1,161 @@
+"""`orderflow`: run, stop and look after the local stack.
+
+    orderflow run        check dependencies, migrate, start Ray Serve + nginx, seed, wait
+    orderflow stop       stop a running `orderflow run` (what `make stop` calls)
+    orderflow check      check that PostgreSQL, Redis and RabbitMQ answer
+    orderflow migrate    create the databases if missing and apply migrations
+    orderflow seed       place the demo orders (idempotent)
+"""
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from actors.common.settings import CommonSettings
+from actors.orders.settings import OrdersSettings
+from deployments import stack as st
+
+
+def say(message: str) -> None:
+    print(f"orderflow: {message}", flush=True)
+
+
+def cmd_check(_: argparse.Namespace) -> int:
+    problems = asyncio.run(st.check_dependencies(OrdersSettings(), CommonSettings()))
+    for problem in problems:
+        say(problem)
+    if not problems:
+        say("PostgreSQL, Redis and RabbitMQ answer.")
+    return 1 if problems else 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    applied = asyncio.run(st.prepare_databases(OrdersSettings()))
+    say(f"orders_db migrated ({', '.join(applied) or 'already up to date'}).")
+    return 0
+
+
+def cmd_seed(_: argparse.Namespace) -> int:
+    created = asyncio.run(st.seed_demo_orders(OrdersSettings()))
+    say(f"demo orders: {created} placed" if created else "demo orders were already there.")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    stack = st.StackSettings()
+    if (pid := _running_pid(stack)) is not None:
+        say(f"already running (pid {pid}); `make stop` stops it.")
+        return 1
+    if cmd_check(args) != 0:
+        return 1
+    cmd_migrate(args)
+
+    stack.run_dir.mkdir(parents=True, exist_ok=True)
+    stack.pid_file.write_text(str(os.getpid()))
+    st.mark_processes(stack)
+    stopping = threading.Event()
+    nginx: subprocess.Popen | None = None
+    try:
+        say(f"starting Ray Serve on {stack.serve_url} (first start takes a while) ...")
+        st.start_serve(stack)
+        # After ray.init, which installs a SIGTERM handler of its own that exits at once.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stopping.set())
+        st.wait_ready(f"{stack.serve_url}/orders/ready", stack.ready_timeout_s, check_failed=st.failed_applications)
+        nginx = st.start_nginx(stack)
+        st.wait_ready(f"{stack.gateway_url}/orders/ready", 30)
+        if not args.no_seed:
+            cmd_seed(args)
+        say("ready.")
+        print(
+            f"\n  API gateway     {stack.gateway_url}\n"
+            f"  Orders API      {stack.gateway_url}/orders   (docs: {stack.serve_url}/orders/docs)\n"
+            f"  Health          {stack.gateway_url}/orders/health, {stack.gateway_url}/orders/ready\n"
+            f"  Metrics         {stack.gateway_url}/orders/metrics\n"
+            f"  Logs            {stack.run_dir}/nginx-access.log, {stack.ray_temp_dir}/session_latest/logs\n"
+            "\n  Ctrl-C (or `make stop`) stops everything.\n",
+            flush=True,
+        )
+        while not stopping.wait(1):
+            if nginx.poll() is not None:
+                raise st.StackError(f"nginx exited with code {nginx.returncode}; see {stack.run_dir}/nginx-error.log")
+        say("stopping ...")
+        return 0
+    except st.StackError as exc:
+        say(str(exc))
+        return 1
+    finally:
+        # Once stopping, a second Ctrl-C must not cut the clean-up short.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        if nginx is not None:
+            st.stop_process(nginx)
+        st.stop_serve()
+        stack.pid_file.unlink(missing_ok=True)
+        say("stopped.")
+
+
+def cmd_stop(_: argparse.Namespace) -> int:
+    stack = st.StackSettings()
+    pid = _running_pid(stack)
+    if pid is None:
+        say("nothing is running.")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.5)
+    if _alive(pid):
+        say(f"pid {pid} did not stop within 60s; killing it.")
+        os.kill(pid, signal.SIGKILL)
+    if leftovers := st.stack_processes(stack):
+        say(f"killing processes the stack left behind: {leftovers}")
+        for leftover in leftovers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(leftover, signal.SIGKILL)
+    say("stopped.")
+    return 0
+
+
+def _running_pid(stack: st.StackSettings) -> int | None:
+    try:
+        pid = int(stack.pid_file.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="orderflow", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run the whole system in the foreground")
+    run.add_argument("--no-seed", action="store_true", help="do not place the demo orders")
+    run.set_defaults(func=cmd_run)
+    for name, func, text in [
+        ("stop", cmd_stop, "stop a running `orderflow run`"),
+        ("check", cmd_check, "check that PostgreSQL, Redis and RabbitMQ answer"),
+        ("migrate", cmd_migrate, "create databases if missing and apply migrations"),
+        ("seed", cmd_seed, "place the demo orders (idempotent)"),
+    ]:
+        commands.add_parser(name, help=text).set_defaults(func=func)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,335 @@
+"""The local stack `orderflow run` starts: dependency checks, migrations, Ray Serve from
+serve_config.yaml, the nginx gateway, demo data. Each step is a function so tests and
+`orderflow` subcommands reuse them."""
+
+import asyncio
+import hashlib
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aio_pika
+import asyncpg
+import httpx
+import yaml
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from actors.common.db import create_pool, ensure_database, migrate, with_database
+from actors.common.settings import CommonSettings
+from actors.orders.domain import NewOrder, Status
+from actors.orders.service import OrdersService
+from actors.orders.settings import MIGRATIONS, OrdersSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVE_CONFIG = Path(__file__).resolve().parent / "serve_config.yaml"
+NGINX_TEMPLATE = ROOT / "gateway" / "nginx.conf.template"
+
+
+class StackSettings(BaseSettings):
+    """Where the local stack listens and keeps its runtime files (prefix ORDERFLOW_)."""
+
+    model_config = SettingsConfigDict(env_prefix="ORDERFLOW_", extra="ignore")
+
+    run_dir: Path = ROOT / ".run"
+    serve_host: str = "127.0.0.1"
+    serve_port: int = 8000
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8088
+    # Ray Serve's throughput mode: HAProxy ingress and direct replica data plane (bench/).
+    throughput_mode: bool = False
+    ray_dashboard: bool = False
+    nginx_binary: str = "nginx"
+    ready_timeout_s: float = 180
+
+    @property
+    def serve_url(self) -> str:
+        return f"http://{self.serve_host}:{self.serve_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.gateway_host}:{self.gateway_port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run_dir / "orderflow.pid"
+
+    @property
+    def stack_id(self) -> str:
+        return str(self.run_dir.resolve())
+
+    @property
+    def ray_temp_dir(self) -> Path:
+        # Short (Ray's socket paths must fit 107 bytes) and unique to this run directory,
+        # so `orderflow stop` can find this stack's Ray processes and no one else's.
+        digest = hashlib.sha256(str(self.run_dir.resolve()).encode()).hexdigest()[:10]
+        return Path("/tmp") / f"orderflow-ray-{digest}"
+
+
+class StackError(RuntimeError):
+    """A step of bringing the stack up failed; the message says what to do."""
+
+
+# --- dependencies -------------------------------------------------------------------------
+
+START_HINTS = {
+    "PostgreSQL": "start it (Debian: `pg_ctlcluster 15 main start`, systemd: `systemctl start postgresql`) "
+    "or point ORDERS_DATABASE_URL at a running server",
+    "Redis": "start it (`redis-server --daemonize yes`, systemd: `systemctl start redis-server`) "
+    "or point REDIS_URL at a running server",
+    "RabbitMQ": "start it (`rabbitmq-server -detached`, systemd: `systemctl start rabbitmq-server`) "
+    "or point AMQP_URL at a running server",
+}
+
+
+async def _check_postgres(dsn: str) -> None:
+    conn = await asyncpg.connect(with_database(dsn, "postgres"), timeout=3)
+    await conn.close()
+
+
+async def _check_redis(url: str) -> None:
+    parts = urlsplit(url)
+    reader, writer = await asyncio.wait_for(
+        asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 6379), 3
+    )
+    try:
+        if parts.password:
+            user = parts.username or "default"
+            writer.write(f"AUTH {user} {parts.password}\r\n".encode())
+            await asyncio.wait_for(reader.readline(), 3)
+        writer.write(b"PING\r\n")
+        reply = await asyncio.wait_for(reader.readline(), 3)
+        if not reply.startswith(b"+PONG"):
+            raise ConnectionError(reply.decode(errors="replace").strip() or "no PONG")
+    finally:
+        writer.close()
+
+
+async def _check_rabbitmq(url: str) -> None:
+    conn = await aio_pika.connect(url, timeout=3)
+    await conn.close()
+
+
+async def check_dependencies(orders: OrdersSettings, common: CommonSettings) -> list[str]:
+    """One line per dependency that does not answer, naming it and how to start it."""
+    checks = {
+        "PostgreSQL": (_check_postgres(orders.database_url), orders.database_url),
+        "Redis": (_check_redis(common.redis_url), common.redis_url),
+        "RabbitMQ": (_check_rabbitmq(common.amqp_url), common.amqp_url),
+    }
+    results = await asyncio.gather(*(c for c, _ in checks.values()), return_exceptions=True)
+    problems = []
+    for (name, (_, url)), result in zip(checks.items(), results, strict=True):
+        if isinstance(result, BaseException):
+            problems.append(
+                f"{name} does not answer at {_without_password(url)} ({result.__class__.__name__}: {result}); "
+                f"{START_HINTS[name]}."
+            )
+    return problems
+
+
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl()
+
+
+async def prepare_databases(orders: OrdersSettings) -> list[str]:
+    await ensure_database(orders.database_url)
+    return await migrate(orders.database_url, MIGRATIONS)
+
+
+# --- demo data ----------------------------------------------------------------------------
+
+DEMO_ORDERS = [
+    ("anna.kowalska@example.com", "Anna Kowalska", "PLN", [("MUG-01", "Enamel mug", 2, "39.90")], Status.NEW),
+    ("jan.nowak@example.com", "Jan Nowak", "PLN", [("TEE-M", "T-shirt, size M", 1, "79.00"),
+                                                   ("CAP-01", "Cap", 1, "49.50")], Status.PAID),
+    ("erik@example.com", "Erik Larsen", "EUR", [("LAMP-2", "Desk lamp", 1, "54.00")], Status.PICKING),
+    ("maria@example.com", "Maria Rossi", "EUR", [("BOOK-7", "Notebook A5", 5, "6.20")], Status.SHIPPED),
+    ("sam@example.com", "Sam Taylor", "USD", [("KBD-1", "Keyboard", 1, "89.99")], Status.DELIVERED),
+    ("li@example.com", "Li Wei", "USD", [("CBL-3", "USB-C cable", 3, "9.99")], Status.CANCELLED),
+]
+PATH_TO = {
+    Status.NEW: [],
+    Status.PAID: [Status.PAID],
+    Status.PICKING: [Status.PAID, Status.PICKING],
+    Status.SHIPPED: [Status.PAID, Status.PICKING, Status.PACKED, Status.SHIPPED],
+    Status.DELIVERED: [Status.PAID, Status.PICKING, Status.PACKED, Status.SHIPPED, Status.DELIVERED],
+    Status.CANCELLED: [Status.CANCELLED],
+}
+
+
+async def seed_demo_orders(orders: OrdersSettings) -> int:
+    """Place the demo orders once (their Idempotency-Keys make a second run a no-op)."""
+    pool = await create_pool(orders.database_url, max_size=2)
+    service = OrdersService(pool, timeout_s=5)
+    created = 0
+    try:
+        for n, (email, name, currency, items, status) in enumerate(DEMO_ORDERS, 1):
+            new = NewOrder.model_validate({
+                "customer": {"email": email, "name": name},
+                "currency": currency,
+                "items": [{"sku": s, "name": t, "quantity": q, "unit_price": p} for s, t, q, p in items],
+            })
+            order, is_new = await service.create(new, by="demo-seed", idempotency_key=f"demo-seed-{n}")
+            if is_new:
+                created += 1
+                for step in PATH_TO[status]:
+                    order = await service.change_status(order.id, step, by="demo-seed", expected_version=None)
+    finally:
+        await pool.close()
+    return created
+
+
+# --- Ray Serve ----------------------------------------------------------------------------
+
+def serve_config(stack: StackSettings) -> dict:
+    config = yaml.safe_load(SERVE_CONFIG.read_text())
+    config["http_options"] |= {"host": stack.serve_host, "port": stack.serve_port}
+    return config
+
+
+STACK_ENV = "ORDERFLOW_STACK"
+
+
+def mark_processes(stack: StackSettings) -> None:
+    """Tag this process's environment; every process it starts (Ray's, nginx) inherits
+    the tag, so `stack_processes` finds exactly this stack's processes."""
+    os.environ[STACK_ENV] = stack.stack_id
+
+
+def stack_processes(stack: StackSettings) -> list[int]:
+    """PIDs of live processes started by the stack (whatever names they gave themselves)."""
+    tag = f"{STACK_ENV}={stack.stack_id}".encode() + b"\0"
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if tag in environ.read_bytes() + b"\0":
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue  # gone, or not ours to read
+    return sorted(pid for pid in found if pid != os.getpid())
+
+
+def _ray_environment(stack: StackSettings) -> None:
+    """Environment the local Ray instance reads at start; set before Ray is imported."""
+    # Ray 2.60 turns token authentication on by default; we say so explicitly and give this
+    # stack a token of its own, readable only by its owner.
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    if os.environ["RAY_AUTH_MODE"] == "token" and not os.environ.get("RAY_AUTH_TOKEN"):
+        token_file = stack.run_dir / "ray-auth-token"
+        if not token_file.exists():
+            token_file.touch(mode=0o600)
+            token_file.write_text(secrets.token_hex(32))
+        os.environ.setdefault("RAY_AUTH_TOKEN_PATH", str(token_file.resolve()))
+    if stack.throughput_mode:
+        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
+        os.environ["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
+
+
+def start_serve(stack: StackSettings) -> None:
+    """Start a local Ray instance owned by this process and deploy serve_config.yaml."""
+    _ray_environment(stack)
+    import ray
+    from ray.serve._private import api as serve_api
+    from ray.serve.config import ProxyLocation
+    from ray.serve.schema import ServeDeploySchema
+
+    config = ServeDeploySchema.model_validate(serve_config(stack))
+    ray.init(
+        namespace="serve",
+        include_dashboard=stack.ray_dashboard,
+        _temp_dir=str(stack.ray_temp_dir),
+        log_to_driver=True,
+    )
+    client = serve_api.serve_start(
+        http_options=config.http_options.model_dump(),
+        proxy_location=ProxyLocation(config.proxy_location),
+    )
+    client.deploy_apps(config, _blocking=False)
+
+
+def stop_serve() -> None:
+    import ray
+    from ray import serve
+
+    if ray.is_initialized():
+        try:
+            serve.shutdown()
+        finally:
+            ray.shutdown()
+
+
+def failed_applications() -> dict[str, str]:
+    from ray import serve
+
+    status = serve.status()
+    return {name: app.message for name, app in status.applications.items() if app.status == "DEPLOY_FAILED"}
+
+
+def wait_ready(url: str, timeout_s: float, *, check_failed=None) -> None:
+    deadline = time.monotonic() + timeout_s
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if check_failed and (failed := check_failed()):
+            raise StackError(f"Serve could not deploy: {failed}")
+        try:
+            response = httpx.get(url, timeout=2)
+            if response.status_code == 200:
+                return
+            last = f"{response.status_code} {response.text[:200]}"
+        except httpx.HTTPError as exc:
+            last = f"{exc.__class__.__name__}: {exc}"
+        time.sleep(1)
+    raise StackError(f"{url} was not ready within {timeout_s:.0f}s (last answer: {last})")
+
+
+# --- nginx --------------------------------------------------------------------------------
+
+def render_nginx_config(stack: StackSettings, access_log: str | None = None) -> Path:
+    stack.run_dir.mkdir(parents=True, exist_ok=True)
+    text = NGINX_TEMPLATE.read_text()
+    for name, value in {
+        "RUN_DIR": str(stack.run_dir.resolve()),
+        "LISTEN": f"{stack.gateway_host}:{stack.gateway_port}",
+        "SERVE_ADDR": f"{stack.serve_host}:{stack.serve_port}",
+        "ACCESS_LOG": access_log or f"{stack.run_dir.resolve()}/nginx-access.log json",
+    }.items():
+        text = text.replace(f"@@{name}@@", value)
+    path = stack.run_dir / "nginx.conf"
+    path.write_text(text)
+    return path
+
+
+def start_nginx(stack: StackSettings) -> subprocess.Popen:
+    binary = shutil.which(stack.nginx_binary) or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    if binary is None:
+        raise StackError("nginx is not installed (Debian: `apt-get install nginx`); it is the API gateway.")
+    if _port_taken(stack.gateway_host, stack.gateway_port):
+        raise StackError(f"Port {stack.gateway_port} is taken; set ORDERFLOW_GATEWAY_PORT to a free one.")
+    config = render_nginx_config(stack)
+    check = subprocess.run([binary, "-t", "-q", "-c", str(config)], capture_output=True, text=True)
+    if check.returncode != 0:
+        raise StackError(f"nginx rejected its configuration: {check.stderr.strip()}")
+    # A session of its own: Ctrl-C reaches `orderflow run`, which stops nginx in order.
+    return subprocess.Popen([binary, "-c", str(config)], start_new_session=True)
+
+
+def stop_process(process: subprocess.Popen, timeout_s: float = 10) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGQUIT)  # nginx: graceful shutdown
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((host, port)) == 0

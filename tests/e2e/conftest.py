@@ -1,0 +1,112 @@
+"""The whole stack, started exactly as `make run` starts it (`orderflow run`), on ports,
+a database and an exchange of its own, and stopped again at the end."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import aio_pika
+import httpx
+import pytest
+
+from actors.common.db import drop_database
+from deployments.stack import StackSettings, stack_processes
+
+ROOT = Path(__file__).resolve().parents[2]
+OUTPUT = ROOT / "test-output"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Stack:
+    def __init__(self, tmp: Path):
+        suffix = uuid.uuid4().hex[:8]
+        self.database_url = f"postgresql://postgres@127.0.0.1:5432/orders_e2e_{suffix}"
+        self.exchange = f"orders_e2e_{suffix}"
+        self.amqp_url = "amqp://guest:guest@127.0.0.1:5672/"
+        self.settings = StackSettings(
+            run_dir=tmp / "run", serve_port=_free_port(), gateway_port=_free_port()
+        )
+        self.env = {
+            **os.environ,
+            "ORDERS_DATABASE_URL": self.database_url,
+            "EVENTS_EXCHANGE": self.exchange,
+            "ORDERS_RELAY_POLL_S": "0.5",
+            "ORDERFLOW_RUN_DIR": str(self.settings.run_dir),
+            "ORDERFLOW_SERVE_PORT": str(self.settings.serve_port),
+            "ORDERFLOW_GATEWAY_PORT": str(self.settings.gateway_port),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.url = self.settings.gateway_url
+        OUTPUT.mkdir(exist_ok=True)
+        self.log_path = OUTPUT / f"e2e-stack-{suffix}.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        orderflow = Path(sys.executable).with_name("orderflow")
+        self.log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [str(orderflow), "run", "--no-seed"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"orderflow run exited with {self.process.returncode}:\n{self.tail()}")
+            if "orderflow: ready." in self.log_path.read_text():
+                return
+            time.sleep(1)
+        pytest.fail(f"the stack was not ready within 300s:\n{self.tail()}")
+
+    def stop(self) -> int:
+        """Stop it as a person does, with Ctrl-C; returns the exit code."""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(120)
+        finally:
+            self.log.close()
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text().splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    stack = Stack(tmp_path_factory.mktemp("e2e"))
+    stack.start()
+    try:
+        yield stack
+    finally:
+        code = stack.stop()
+        leftovers = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (leftovers := stack_processes(stack.settings)):
+            time.sleep(1)
+        for pid in leftovers:
+            os.kill(pid, signal.SIGKILL)
+        import asyncio
+
+        async def clean_up():
+            await drop_database(stack.database_url)
+            connection = await aio_pika.connect(stack.amqp_url)
+            async with connection:
+                channel = await connection.channel()
+                await channel.exchange_delete(stack.exchange)
+
+        asyncio.run(clean_up())
+        assert code == 0, f"orderflow run exited with {code}:\n{stack.tail()}"
+        assert not leftovers, f"processes left behind after Ctrl-C: {leftovers}"
+
+
+@pytest.fixture
+def client(stack):
+    with httpx.Client(base_url=stack.url, timeout=10) as client:
+        yield client
