@@ -232,6 +232,9 @@ def _ray_environment(stack: StackSettings) -> None:
     if stack.throughput_mode:
         os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
         os.environ["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
+        # Replicas wait this long on shutdown so that load balancers notice (30 s by default);
+        # on one machine nginx is already stopped by then, so a short wait is enough.
+        os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "2")
 
 
 def start_serve(stack: StackSettings) -> None:
