@@ -130,15 +130,29 @@ def stop(target: Target, settings: StackSettings | None = None) -> None:
 def measure(target: Target, seconds: int, connections: int) -> dict:
     order = httpx.post(f"{target.base_url}/orders", json=ORDER, timeout=10).json()
     get_url = f"{target.base_url}/orders/{order['id']}"
-    wrk(get_url, 3, connections)  # warm-up: connections, pools, JIT-free caches
-    results = {
-        "GET /orders/{id}": wrk(get_url, seconds, connections),
-        "POST /orders": wrk(f"{target.base_url}/orders", seconds, connections, POST_SCRIPT),
-    }
-    for endpoint, r in results.items():
+    # Warm-up longer than the autoscaler's upscale delay (10 s), so every target is measured
+    # with the replicas it settles on under this load rather than while a replica starts.
+    wrk(get_url, 15, connections)
+    results = {}
+    for endpoint, url, script in [
+        ("GET /orders/{id}", get_url, None),
+        ("POST /orders", f"{target.base_url}/orders", POST_SCRIPT),
+    ]:
+        r = results[endpoint] = wrk(url, seconds, connections, script) | {"replicas": serve_replicas()}
         print(f"  {target.name:<28} {endpoint:<18} {r['rps']:>8.0f} req/s  p50 {r['p50_ms']:>6.1f} ms"
-              f"  p99 {r['p99_ms']:>6.1f} ms  non-2xx {r['non_2xx']}", flush=True)
+              f"  p99 {r['p99_ms']:>6.1f} ms  non-2xx {r['non_2xx']}  replicas {r['replicas']}", flush=True)
     return results
+
+
+def serve_replicas() -> int:
+    """Orders replicas running now (Ray names its worker processes after the actor)."""
+    count = 0
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            count += cmdline.read_bytes().startswith(b"ray::ServeReplica:orders")
+        except OSError:
+            continue
+    return count
 
 
 def main() -> None:
