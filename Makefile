@@ -32,6 +32,7 @@ test-unit test-integration test-e2e: $(STAMP)
 	$(BIN)/pytest -ra tests/$(subst test-,,$@)
 
 bench: $(STAMP)
+	@command -v wrk >/dev/null || { echo "make bench needs wrk (Debian: apt-get install wrk)"; exit 1; }
 	$(BIN)/python bench/orders_throughput.py
 
 clean:

@@ -239,6 +239,8 @@ def _ray_environment(stack: StackSettings) -> None:
 
 def start_serve(stack: StackSettings) -> None:
     """Start a local Ray instance owned by this process and deploy serve_config.yaml."""
+    if _port_taken(stack.serve_host, stack.serve_port):
+        raise StackError(f"Port {stack.serve_port} is taken; set ORDERFLOW_SERVE_PORT to a free one.")
     _ray_environment(stack)
     import ray
     from ray.serve._private import api as serve_api
