@@ -22,15 +22,18 @@ import time
 import uuid
 from pathlib import Path
 
+import aio_pika
 import httpx
 
 from actors.common.db import drop_database, ensure_database, migrate
+from actors.common.settings import CommonSettings
 from actors.orders.settings import MIGRATIONS
 from deployments.stack import StackSettings, stack_processes
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 BIN = Path(sys.executable).parent
+AMQP_URL = CommonSettings().amqp_url
 
 ORDER = {
     "customer": {"email": "bench@example.com", "name": "Bench Mark"},
@@ -155,6 +158,14 @@ def serve_replicas() -> int:
     return count
 
 
+async def clean_up(database_url: str, exchange: str) -> None:
+    await drop_database(database_url)
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        await channel.exchange_delete(exchange)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=15, help="seconds per measurement")
@@ -189,7 +200,7 @@ def main() -> None:
             finally:
                 stop(target, settings)
     finally:
-        asyncio.run(drop_database(database_url))
+        asyncio.run(clean_up(database_url, env["EVENTS_EXCHANGE"]))
 
     baseline = results["bare uvicorn"]
     print("\nratio to bare uvicorn (requests/s):")
