@@ -14,7 +14,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import httpx
 from actors.common.db import drop_database, ensure_database, migrate
 from actors.common.settings import CommonSettings
 from actors.orders.settings import MIGRATIONS
-from deployments.stack import StackSettings, stack_processes
+from deployments.stack import StackSettings, free_port, stack_processes
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -45,12 +44,6 @@ wrk.method = "POST"
 wrk.body = '{json.dumps(ORDER)}'
 wrk.headers["Content-Type"] = "application/json"
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_ready(url: str, process: subprocess.Popen, timeout_s: float = 300) -> None:

@@ -47,10 +47,15 @@ async def _on_validation_error(request: Request, exc: RequestValidationError) ->
 
 
 async def _on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
-    problem = Problem(str(exc.detail), headers=dict(exc.headers or {}))
-    body = problem.body(request.url.path) | {"status": exc.status_code, "title": str(exc.detail)}
-    body["type"] = f"urn:orderflow:problem:http-{exc.status_code}"
-    return JSONResponse(body, status_code=exc.status_code, headers=problem.headers, media_type=PROBLEM_JSON)
+    """Errors raised by the framework itself (unknown path, wrong method)."""
+    body = {
+        "type": f"urn:orderflow:problem:http-{exc.status_code}",
+        "title": str(exc.detail),
+        "status": exc.status_code,
+        "detail": str(exc.detail),
+        "instance": request.url.path,
+    }
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers, media_type=PROBLEM_JSON)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:

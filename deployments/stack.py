@@ -5,6 +5,7 @@ serve_config.yaml, the nginx gateway, demo data. Each step is a function so test
 import asyncio
 import hashlib
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -335,6 +336,16 @@ def stop_process(process: subprocess.Popen, timeout_s: float = 10) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A free port for a second stack (tests, benchmarks): taken from 20000-29999, below
+    the kernel's ephemeral range and Ray Serve's direct-ingress ranges (30000+, 40000+),
+    so Ray's own processes cannot grab it between now and when the stack binds it."""
+    while True:
+        port = random.randint(20_000, 29_999)
+        if not _port_taken(host, port):
+            return port
 
 
 def _port_taken(host: str, port: int) -> bool:

@@ -36,8 +36,11 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(service: str, level: str = "INFO") -> None:
-    """Send the `orderflow` loggers to stderr as JSON lines."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Send the `orderflow` loggers to the process's stderr as JSON lines.
+
+    `sys.__stderr__`, not `sys.stderr`: in a Serve replica the latter is redirected into
+    Serve's buffered request log, and lines could wait there indefinitely."""
+    handler = logging.StreamHandler(sys.__stderr__)
     handler.setFormatter(JsonFormatter(service))
     logger = logging.getLogger("orderflow")
     logger.handlers[:] = [handler]

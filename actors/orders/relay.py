@@ -55,6 +55,7 @@ class OutboxRelay:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        log.info("outbox relay started")
 
     async def stop(self) -> None:
         """Stop after the batch in flight, so a stop never leaves a half-published batch."""
@@ -64,6 +65,7 @@ class OutboxRelay:
             await self._task
         await self._close_listener()
         await self.publisher.close()
+        log.info("outbox relay stopped")
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending events; returns how many were published."""

@@ -3,7 +3,6 @@ a database and an exchange of its own, and stopped again at the end."""
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,16 +14,10 @@ import httpx
 import pytest
 
 from actors.common.db import drop_database
-from deployments.stack import StackSettings, stack_processes
+from deployments.stack import StackSettings, free_port, stack_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Stack:
@@ -34,7 +27,7 @@ class Stack:
         self.exchange = f"orders_e2e_{suffix}"
         self.amqp_url = "amqp://guest:guest@127.0.0.1:5672/"
         self.settings = StackSettings(
-            run_dir=tmp / "run", serve_port=_free_port(), gateway_port=_free_port()
+            run_dir=tmp / "run", serve_port=free_port(), gateway_port=free_port()
         )
         self.env = {
             **os.environ,

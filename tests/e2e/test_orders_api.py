@@ -223,3 +223,18 @@ def test_postgres_down_is_a_quick_503_and_the_service_recovers(client, stack):
             break
         time.sleep(0.5)
     assert again.status_code == 200 and again.json()["id"] == order["id"]
+
+
+def test_service_logs_are_json_lines_with_the_request_id(client, stack):
+    request_id = f"trace-{uuid.uuid4().hex}"
+    order = client.post("/orders", json=order_body(), headers={"X-Request-ID": request_id}).json()
+    entry = None
+    for _ in range(40):
+        lines = [line[line.index("{"):] for line in stack.log_path.read_text().splitlines() if request_id in line]
+        if lines:
+            entry = json.loads(lines[0])
+            break
+        time.sleep(0.25)
+    assert entry is not None, "no log line carries the request id"
+    assert entry["service"] == "orders" and entry["order_id"] == order["id"]
+    assert entry["message"] == "order created"
