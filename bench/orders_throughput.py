@@ -107,6 +107,8 @@ def start_stack(name: str, env: dict, run_dir: Path, throughput_mode: bool) -> t
         "ORDERFLOW_SERVE_PORT": str(settings.serve_port),
         "ORDERFLOW_GATEWAY_PORT": str(settings.gateway_port),
         "ORDERFLOW_THROUGHPUT_MODE": "1" if throughput_mode else "0",
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
     }
     run_dir.mkdir(parents=True, exist_ok=True)
     log = (run_dir / "stack.log").open("w")

@@ -17,9 +17,13 @@ import sys
 import threading
 import time
 
+from actors.auth.settings import AuthSettings
 from actors.common.settings import CommonSettings
 from actors.orders.settings import OrdersSettings
 from deployments import stack as st
+
+
+SERVICES = ("orders", "auth")
 
 
 def say(message: str) -> None:
@@ -36,8 +40,9 @@ def cmd_check(_: argparse.Namespace) -> int:
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
-    applied = asyncio.run(st.prepare_databases(OrdersSettings()))
-    say(f"orders_db migrated ({', '.join(applied) or 'already up to date'}).")
+    applied = asyncio.run(st.prepare_databases(OrdersSettings(), AuthSettings()))
+    for database, versions in applied.items():
+        say(f"{database} migrated ({', '.join(versions) or 'already up to date'}).")
     return 0
 
 
@@ -59,6 +64,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     stack.run_dir.mkdir(parents=True, exist_ok=True)
     stack.pid_file.write_text(str(os.getpid()))
     st.mark_processes(stack)
+    auth = st.local_auth_environment(stack)
     stopping = threading.Event()
     nginx: subprocess.Popen | None = None
     try:
@@ -67,17 +73,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         # After ray.init, which installs a SIGTERM handler of its own that exits at once.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stopping.set())
-        st.wait_ready(f"{stack.serve_url}/orders/ready", stack.ready_timeout_s, check_failed=st.failed_applications)
+        for service in SERVICES:
+            st.wait_ready(f"{stack.serve_url}/{service}/ready", stack.ready_timeout_s,
+                          check_failed=st.failed_applications)
         nginx = st.start_nginx(stack)
-        st.wait_ready(f"{stack.gateway_url}/orders/ready", 30)
+        for service in SERVICES:
+            st.wait_ready(f"{stack.gateway_url}/{service}/ready", 30)
         if not args.no_seed:
             cmd_seed(args)
         say("ready.")
         print(
             f"\n  API gateway     {stack.gateway_url}\n"
-            f"  Orders API      {stack.gateway_url}/orders   (docs: {stack.serve_url}/orders/docs)\n"
-            f"  Health          {stack.gateway_url}/orders/health, {stack.gateway_url}/orders/ready\n"
-            f"  Metrics         {stack.gateway_url}/orders/metrics\n"
+            f"  Orders API      {stack.gateway_url}/orders   (docs: {stack.gateway_url}/orders/docs)\n"
+            f"  Auth API        {stack.gateway_url}/auth     (docs: {stack.gateway_url}/auth/docs)\n"
+            f"  Health          {stack.gateway_url}/<service>/health, /<service>/ready\n"
+            f"  Metrics         {stack.gateway_url}/<service>/metrics\n"
+            f"  Admin login     {auth.bootstrap_admin_email} / {_shown_password(auth)}\n"
             f"  Logs            {stack.run_dir}/nginx-access.log, {stack.ray_temp_dir}/session_latest/logs\n"
             "\n  Ctrl-C (or `make stop`) stops everything.\n",
             flush=True,
@@ -99,6 +110,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         st.stop_serve()
         stack.pid_file.unlink(missing_ok=True)
         say("stopped.")
+
+
+def _shown_password(auth: AuthSettings) -> str:
+    if auth.bootstrap_admin_password == st.DEV_ADMIN_PASSWORD:
+        return auth.bootstrap_admin_password
+    return "(the password in AUTH_BOOTSTRAP_ADMIN_PASSWORD)"
 
 
 def cmd_stop(_: argparse.Namespace) -> int:

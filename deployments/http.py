@@ -1,9 +1,10 @@
 """What every service's FastAPI app shares: problem+json errors, the request context
 (X-Request-ID, JSON logs, metrics), a body-size limit, and the current user."""
 
+import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
@@ -16,7 +17,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from actors.common.errors import PROBLEM_JSON, BadRequest, PayloadTooLarge, Problem, Unprocessable
 from actors.common.logging import get_logger, order_id_var, request_id_var
 from actors.common.metrics import metrics_response, observe_request
-from actors.common.security import GUEST, Principal
+from actors.common.security import (
+    GUEST,
+    AuthServiceSessionCheck,
+    InvalidToken,
+    JwksKeySource,
+    Principal,
+    RedisSessionCheck,
+    TokenVerifier,
+)
+from actors.common.settings import CommonSettings
 
 MAX_BODY_BYTES = 1024 * 1024
 log = get_logger("http")
@@ -127,6 +137,45 @@ class RequestContext:
         return False, replay
 
 
+Check = Callable[[], Awaitable[dict | None]]
+
+
+async def readiness(
+    service: str, *, required: dict[str, Check], optional: dict[str, Check], timeout_s: float
+) -> JSONResponse:
+    """200 when every required dependency answers; 503 problem+json naming the ones that
+    do not. Optional ones are reported as `degraded` without making the service unready."""
+
+    async def run(check: Check) -> tuple[str, dict]:
+        try:
+            async with asyncio.timeout(timeout_s):
+                return "ok", (await check()) or {}
+        except Exception as exc:  # any failure of a dependency means "not ok" here
+            return f"unavailable ({exc.__class__.__name__})", {}
+
+    names = [*required, *optional]
+    results = await asyncio.gather(*(run(c) for c in [*required.values(), *optional.values()]))
+    checks: dict = {}
+    for name, (state, extra) in zip(names, results, strict=True):
+        checks[name] = state if name in required or state == "ok" else f"degraded: {state}"
+        checks |= extra
+    failing = [name for name in required if checks[name] != "ok"]
+    if not failing:
+        return JSONResponse({"status": "ready", "service": service, "checks": checks})
+    return JSONResponse(
+        {
+            "type": "urn:orderflow:problem:not-ready",
+            "title": "Service not ready",
+            "status": 503,
+            "detail": f"{', '.join(failing)} unavailable",
+            "service": service,
+            "checks": checks,
+        },
+        status_code=503,
+        media_type=PROBLEM_JSON,
+    )
+
+
 def create_service_api(
     service: str, *, title: str, lifespan: Callable[[FastAPI], AbstractAsyncContextManager]
 ) -> FastAPI:
@@ -148,10 +197,27 @@ def create_service_api(
     return api
 
 
-def current_user() -> Principal:
-    """The caller. Until the auth service lands every caller is a guest; token checks
-    plug in here, in this one place."""
-    return GUEST
+async def current_user(request: Request) -> Principal:
+    """The caller: a guest without an Authorization header, else whoever the access token
+    names (verified by the service's `app.state.verifier`); a bad token is a 401."""
+    header = request.headers.get("authorization")
+    if not header:
+        return GUEST
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken("Send the access token as: Authorization: Bearer <token>.")
+    return await request.app.state.verifier.verify(token.strip())
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+def create_verifier(settings: CommonSettings, redis) -> TokenVerifier:
+    """How a service other than auth checks tokens: the auth service's JWKS, and sessions
+    through Redis, falling back to asking the auth service."""
+    return TokenVerifier(
+        JwksKeySource(f"{settings.auth_url}/.well-known/jwks.json"),
+        RedisSessionCheck(redis, fallback=AuthServiceSessionCheck(settings.auth_url)),
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+    )

@@ -4,7 +4,6 @@
 baseline serves the very same object with bare uvicorn.
 """
 
-import asyncio
 import base64
 import binascii
 import contextlib
@@ -19,15 +18,17 @@ from ray import serve
 from ray.serve import Application
 
 from actors.common.bus import EventPublisher
-from actors.common.db import CONNECTION_ERRORS, create_pool, migrate
-from actors.common.errors import PROBLEM_JSON, BadRequest, NotFound, PreconditionRequired, ServiceUnavailable
+from actors.common.db import create_pool, migrate
+from actors.common.errors import BadRequest, Forbidden, NotFound, PreconditionRequired
+from actors.common.redis import create_redis
+from actors.common.security import STAFF, Principal, require_roles, require_signed_in
 from actors.common.logging import configure_logging
 from actors.orders.domain import HistoryEntry, NewOrder, Order, Status
 from actors.orders.relay import OutboxRelay
 from actors.orders.service import OrdersService
 from actors.orders.settings import MIGRATIONS, OrdersSettings
 from actors.orders.store import Cursor, OrderFilter
-from deployments.http import CurrentUser, create_service_api
+from deployments.http import CurrentUser, create_service_api, create_verifier, readiness
 
 MAX_PAGE = 200
 
@@ -50,13 +51,16 @@ async def lifespan(app: FastAPI):
     )
     if settings.run_relay:
         relay.start()
+    redis = create_redis(settings.redis_url)
     app.state.orders = OrdersService(pool, timeout_s=settings.dependency_timeout_s)
     app.state.relay = relay
+    app.state.verifier = create_verifier(settings, redis)
     try:
         yield
     finally:
         if settings.run_relay:
             await relay.stop()
+        await redis.aclose()
         await pool.close()
 
 
@@ -121,25 +125,17 @@ def _decode_cursor(cursor: str) -> Cursor:
 async def ready(request: Request, orders: Orders) -> JSONResponse:
     """Ready when PostgreSQL answers. RabbitMQ is reported but does not make the service
     unready: orders are still accepted (the outbox keeps their events) while it is down."""
-    checks: dict = {}
-    try:
-        async with asyncio.timeout(orders.timeout_s):
-            checks["outbox_backlog"] = await orders.outbox_backlog()
-        checks["postgresql"] = "ok"
-    except (ServiceUnavailable, *CONNECTION_ERRORS) as exc:
-        checks["postgresql"] = f"unavailable ({exc.__class__.__name__})"
     relay: OutboxRelay = request.app.state.relay
-    checks["rabbitmq"] = "ok" if relay.broker_ok else "unavailable (events wait in the outbox)"
-    ok = checks["postgresql"] == "ok"
-    body = {"status": "ready" if ok else "unavailable", "service": "orders", "checks": checks}
-    if not ok:
-        body |= {
-            "type": "urn:orderflow:problem:not-ready",
-            "title": "Service not ready",
-            "status": 503,
-            "detail": "postgresql is unavailable",
-        }
-    return JSONResponse(body, status_code=200 if ok else 503, media_type="application/json" if ok else PROBLEM_JSON)
+
+    async def database() -> dict:
+        return {"outbox_backlog": await orders.outbox_backlog()}
+
+    async def broker() -> None:
+        if not relay.broker_ok:
+            raise ConnectionError("events wait in the outbox")
+
+    return await readiness("orders", required={"postgresql": database}, optional={"rabbitmq": broker},
+                           timeout_s=orders.timeout_s)
 
 
 @api.post("", status_code=201, response_model=Order, summary="Place an order")
@@ -167,7 +163,11 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OrderPage:
-    flt = OrderFilter(status=status, email=email, created_from=created_from, created_to=created_to)
+    require_signed_in(user)
+    if not user.is_staff:  # customers see their own orders only
+        email = user.email
+    flt = OrderFilter(status=status, email=email, created_from=created_from, created_to=created_to,
+                      order_id=uuid.UUID(user.order_id) if user.order_id and not user.is_staff else None)
     after = _decode_cursor(cursor) if cursor else None
     page = await orders.list_orders(flt, limit + 1, after)
     more = len(page) > limit
@@ -175,14 +175,29 @@ async def list_orders(
     return OrderPage(items=page, next_cursor=_encode_cursor(page[-1]) if more else None)
 
 
+def _visible(order: Order, user: Principal) -> Order:
+    """Staff see every order; a customer only their own, and for anyone else it does not
+    exist (404, so order ids and numbers cannot be probed)."""
+    require_signed_in(user)
+    if not (user.is_staff or user.owns(str(order.id), str(order.customer.email))):
+        raise NotFound(f"No order with id {order.id}.")
+    return order
+
+
+async def _visible_by_id(orders: OrdersService, order_id: str, user: Principal) -> Order:
+    require_signed_in(user)
+    return _visible(await orders.get(_parse_order_id(order_id)), user)
+
+
 @api.get("/by-number/{number}", response_model=Order, summary="Get an order by its number")
 async def get_order_by_number(number: str, response: Response, orders: Orders, user: CurrentUser) -> Order:
-    return _with_etag(response, await orders.get_by_number(number))
+    require_signed_in(user)
+    return _with_etag(response, _visible(await orders.get_by_number(number), user))
 
 
 @api.get("/{order_id}", response_model=Order, summary="Get an order")
 async def get_order(order_id: str, response: Response, orders: Orders, user: CurrentUser) -> Order:
-    return _with_etag(response, await orders.get(_parse_order_id(order_id)))
+    return _with_etag(response, await _visible_by_id(orders, order_id, user))
 
 
 @api.post("/{order_id}/status", response_model=Order, summary="Move an order to its next status")
@@ -194,6 +209,7 @@ async def change_status(
     user: CurrentUser,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Order:
+    require_roles(user, *STAFF)
     if not if_match:
         raise PreconditionRequired("Send If-Match with the order's version (its ETag) to change its status.")
     order = await orders.change_status(
@@ -210,8 +226,11 @@ async def cancel_order(
     user: CurrentUser,
     if_match: Annotated[str | None, Header()] = None,
 ) -> Order:
+    order = await _visible_by_id(orders, order_id, user)
+    if not user.is_staff and order.status != Status.NEW:
+        raise Forbidden("Once an order is paid, only the warehouse can cancel it; please contact the shop.")
     order = await orders.change_status(
-        _parse_order_id(order_id),
+        order.id,
         Status.CANCELLED,
         by=user.subject,
         expected_version=_parse_if_match(if_match) if if_match else None,
@@ -221,7 +240,8 @@ async def cancel_order(
 
 @api.get("/{order_id}/history", response_model=list[HistoryEntry], summary="Status history of an order")
 async def order_history(order_id: str, orders: Orders, user: CurrentUser) -> list[HistoryEntry]:
-    return await orders.history(_parse_order_id(order_id))
+    order = await _visible_by_id(orders, order_id, user)
+    return await orders.history(order.id)
 
 
 @serve.deployment(
@@ -232,6 +252,12 @@ async def order_history(order_id: str, orders: Orders, user: CurrentUser) -> lis
 @serve.ingress(api)
 class OrdersDeployment:
     """One replica of the orders API; scaling is declared above and in serve_config.yaml."""
+
+    async def find_order_id(self, number: str, email: str) -> str | None:
+        """For the auth service's order-number login, through a Serve handle only."""
+        # self.app: the app this replica serves (the module's `api` is a different copy here).
+        order_id = await self.app.state.orders.find_for_customer(number, email)
+        return str(order_id) if order_id else None
 
 
 def build_app(args: dict | None = None) -> Application:

@@ -21,6 +21,9 @@ import httpx
 import yaml
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from actors.auth.keys import generate_key_file
+from actors.auth.settings import MIGRATIONS as AUTH_MIGRATIONS
+from actors.auth.settings import AuthSettings
 from actors.common.db import create_pool, ensure_database, migrate, with_database
 from actors.common.settings import CommonSettings
 from actors.orders.domain import NewOrder, Status
@@ -141,9 +144,34 @@ def _without_password(url: str) -> str:
     return parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl()
 
 
-async def prepare_databases(orders: OrdersSettings) -> list[str]:
-    await ensure_database(orders.database_url)
-    return await migrate(orders.database_url, MIGRATIONS)
+async def prepare_databases(orders: OrdersSettings, auth: AuthSettings) -> dict[str, list[str]]:
+    """Create each service's database if missing and migrate it; returns what was applied."""
+    applied = {}
+    for name, url, migrations in [
+        ("orders_db", orders.database_url, MIGRATIONS),
+        ("auth_db", auth.database_url, AUTH_MIGRATIONS),
+    ]:
+        await ensure_database(url)
+        applied[name] = await migrate(url, migrations)
+    return applied
+
+
+DEV_ADMIN_EMAIL = "admin@orderflow.example.com"
+DEV_ADMIN_PASSWORD = "orderflow-admin"
+
+
+def local_auth_environment(stack: StackSettings) -> AuthSettings:
+    """Settings a local run needs that a newcomer should not have to make: a signing key
+    generated once into the run directory, the demo admin, and where the auth service is."""
+    os.environ.setdefault("AUTH_URL", f"{stack.serve_url}/auth")
+    if not (os.environ.get("AUTH_SIGNING_KEY") or os.environ.get("AUTH_SIGNING_KEY_FILE")):
+        key_file = stack.run_dir / "keys" / "auth-ed25519.pem"
+        if not key_file.exists():
+            generate_key_file(key_file)
+        os.environ["AUTH_SIGNING_KEY_FILE"] = str(key_file.resolve())
+    os.environ.setdefault("AUTH_BOOTSTRAP_ADMIN_EMAIL", DEV_ADMIN_EMAIL)
+    os.environ.setdefault("AUTH_BOOTSTRAP_ADMIN_PASSWORD", DEV_ADMIN_PASSWORD)
+    return AuthSettings()
 
 
 # --- demo data ----------------------------------------------------------------------------

@@ -38,6 +38,17 @@ class BadRequest(Problem):
     status, slug, title = 400, "bad-request", "Bad request"
 
 
+class Unauthorized(Problem):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str, **extra):
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"}, **extra)
+
+
+class Forbidden(Problem):
+    status, slug, title = 403, "forbidden", "Not allowed"
+
+
 class NotFound(Problem):
     status, slug, title = 404, "not-found", "Not found"
 
@@ -60,6 +71,13 @@ class Unprocessable(Problem):
 
 class PreconditionRequired(Problem):
     status, slug, title = 428, "precondition-required", "Precondition required"
+
+
+class TooManyRequests(Problem):
+    status, slug, title = 429, "too-many-attempts", "Too many attempts"
+
+    def __init__(self, detail: str, *, retry_after_s: int, **extra):
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)}, **extra)
 
 
 class ServiceUnavailable(Problem):

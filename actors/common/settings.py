@@ -22,6 +22,10 @@ class CommonSettings(BaseSettings):
     events_exchange: str = shared("EVENTS_EXCHANGE", "orders")
     public_url: str = shared("PUBLIC_URL", "http://127.0.0.1:8088")
     log_level: str = shared("LOG_LEVEL", "INFO")
+    # Tokens: who issues them, for whom, and where every service finds the public keys.
+    auth_issuer: str = shared("AUTH_ISSUER", "orderflow-auth")
+    auth_audience: str = shared("AUTH_AUDIENCE", "orderflow")
+    auth_url: str = shared("AUTH_URL", "http://127.0.0.1:8000/auth")
     # Upper bound for any single dependency call made while serving a request, so a dead
     # database or broker turns into a 503 quickly instead of a hung client.
     dependency_timeout_s: float = shared("DEPENDENCY_TIMEOUT_S", 1.5)

@@ -96,6 +96,14 @@ class OrdersService:
             raise _not_found(f"with number {number}")
         return order
 
+    async def find_for_customer(self, number: str, email: str) -> uuid.UUID | None:
+        """The id of the order with this number if it was placed with this email."""
+        async with self._connection() as conn:
+            order = await store.get_order_by_number(conn, number)
+        if order is None or str(order.customer.email).casefold() != email.casefold():
+            return None
+        return order.id
+
     async def list_orders(self, flt: store.OrderFilter, limit: int, after: store.Cursor | None) -> list[Order]:
         async with self._connection() as conn:
             return await store.list_orders(conn, flt, limit, after)

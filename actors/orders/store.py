@@ -25,6 +25,7 @@ class OrderFilter:
     email: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
+    order_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ async def list_orders(
         where.append(f"o.status = {arg(flt.status.value)}")
     if flt.email is not None:
         where.append(f"lower(o.customer_email) = lower({arg(flt.email)})")
+    if flt.order_id is not None:
+        where.append(f"o.id = {arg(flt.order_id)}")
     if flt.created_from is not None:
         where.append(f"o.created_at >= {arg(flt.created_from)}")
     if flt.created_to is not None:

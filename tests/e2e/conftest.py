@@ -24,6 +24,7 @@ class Stack:
     def __init__(self, tmp: Path):
         suffix = uuid.uuid4().hex[:8]
         self.database_url = f"postgresql://postgres@127.0.0.1:5432/orders_e2e_{suffix}"
+        self.auth_database_url = f"postgresql://postgres@127.0.0.1:5432/auth_e2e_{suffix}"
         self.exchange = f"orders_e2e_{suffix}"
         self.amqp_url = "amqp://guest:guest@127.0.0.1:5672/"
         self.settings = StackSettings(
@@ -32,11 +33,15 @@ class Stack:
         self.env = {
             **os.environ,
             "ORDERS_DATABASE_URL": self.database_url,
+            "AUTH_DATABASE_URL": self.auth_database_url,
             "EVENTS_EXCHANGE": self.exchange,
             "ORDERS_RELAY_POLL_S": "0.5",
             "ORDERFLOW_RUN_DIR": str(self.settings.run_dir),
             "ORDERFLOW_SERVE_PORT": str(self.settings.serve_port),
             "ORDERFLOW_GATEWAY_PORT": str(self.settings.gateway_port),
+            # HAProxy's own listeners, fixed by default: a `make run` may hold those.
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+            "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
             "PYTHONUNBUFFERED": "1",
         }
         self.url = self.settings.gateway_url
@@ -89,6 +94,7 @@ def stack(tmp_path_factory):
 
         async def clean_up():
             await drop_database(stack.database_url)
+            await drop_database(stack.auth_database_url)
             connection = await aio_pika.connect(stack.amqp_url)
             async with connection:
                 channel = await connection.channel()
@@ -99,7 +105,23 @@ def stack(tmp_path_factory):
         assert not leftovers, f"processes left behind after Ctrl-C: {leftovers}"
 
 
+@pytest.fixture(scope="session")
+def admin_token(stack) -> str:
+    from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
+
+    response = httpx.post(f"{stack.url}/auth/login", json={"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD})
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
 @pytest.fixture
-def client(stack):
+def client(stack, admin_token):
+    """Warehouse staff (the bootstrap admin), the usual caller of the orders API."""
+    with httpx.Client(base_url=stack.url, timeout=10, headers={"Authorization": f"Bearer {admin_token}"}) as client:
+        yield client
+
+
+@pytest.fixture
+def anonymous(stack):
     with httpx.Client(base_url=stack.url, timeout=10) as client:
         yield client

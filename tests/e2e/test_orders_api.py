@@ -45,8 +45,8 @@ def assert_problem(response: httpx.Response, status: int, type_suffix: str | Non
     return problem
 
 
-def test_create_returns_the_order_with_exact_money(client):
-    response = client.post("/orders", json=order_body())
+def test_guest_checkout_returns_the_order_with_exact_money(client, anonymous):
+    response = anonymous.post("/orders", json=order_body())
     assert response.status_code == 201
     order = response.json()
     assert re.fullmatch(r"ORD-\d{4}-\d{6,}", order["number"])
@@ -179,14 +179,14 @@ def test_health_ready_and_metrics(client):
     assert "orderflow_http_requests_total" in metrics
 
 
-async def test_order_events_reach_rabbitmq(stack):
+async def test_order_events_reach_rabbitmq(stack, admin_token):
     connection = await aio_pika.connect(stack.amqp_url)
     async with connection:
         channel = await connection.channel()
         exchange = await channel.declare_exchange(stack.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
         queue = await channel.declare_queue(exclusive=True)
         await queue.bind(exchange, "order.*")
-        async with httpx.AsyncClient(base_url=stack.url) as client:
+        async with httpx.AsyncClient(base_url=stack.url, headers={"Authorization": f"Bearer {admin_token}"}) as client:
             order = (await client.post("/orders", json=order_body())).json()
             await client.post(f"/orders/{order['id']}/status", json={"status": "paid"}, headers={"If-Match": '"1"'})
         events = []
@@ -210,7 +210,7 @@ def test_postgres_down_is_a_quick_503_and_the_service_recovers(client, stack):
     order = create(client)
     with postgres_stopped():
         # A client that waits at most 2 s still gets an answer, and it says what is wrong.
-        with httpx.Client(base_url=stack.url, timeout=2) as impatient:
+        with httpx.Client(base_url=stack.url, timeout=2, headers=client.headers) as impatient:
             down = impatient.get(f"/orders/{order['id']}")
             assert_problem(down, 503, "dependency-unavailable")
             assert down.headers["retry-after"]

@@ -1,0 +1,111 @@
+"""Auth rules without I/O: input shapes, password policy and hashing, token contents."""
+
+import hashlib
+import secrets
+import uuid
+from datetime import datetime, timedelta
+
+from passlib.hash import bcrypt_sha256
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from actors.common.security import ROLES
+
+MIN_PASSWORD = 10
+# bcrypt reads only 72 bytes; bcrypt_sha256 pre-hashes with HMAC-SHA256, so every byte of
+# a long passphrase counts. The upper bound only keeps hashing requests small.
+MAX_PASSWORD = 1024
+
+
+class Registration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: EmailStr
+    password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
+    name: str = Field(min_length=1, max_length=200)
+
+    @field_validator("password")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be only spaces")
+        return value
+
+
+class StaffLogin(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=MAX_PASSWORD)
+
+
+class OrderLogin(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    order_number: str = Field(pattern=r"^ORD-\d{4}-\d{6,}$")
+    email: EmailStr
+
+
+class RefreshRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: str = Field(min_length=20, max_length=200)
+
+
+class RolesUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    roles: list[str] = Field(min_length=1, max_length=len(ROLES))
+
+    @field_validator("roles")
+    @classmethod
+    def _known(cls, roles: list[str]) -> list[str]:
+        unknown = set(roles) - set(ROLES)
+        if unknown:
+            raise ValueError(f"unknown roles {sorted(unknown)}; known: {list(ROLES)}")
+        return sorted(set(roles))
+
+
+class User(BaseModel):
+    id: uuid.UUID
+    email: str
+    name: str
+    roles: list[str]
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+def hash_password(password: str, rounds: int) -> str:
+    return bcrypt_sha256.using(rounds=rounds).hash(password)
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    return bcrypt_sha256.verify(password, password_hash)
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def refresh_token_hash(token: str) -> str:
+    # The token is 256 random bits, so a plain SHA-256 is enough to make a stolen table useless.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def access_claims(
+    *, session_id: uuid.UUID, subject: str, roles: list[str], email: str, issuer: str, audience: str,
+    now: datetime, ttl: timedelta, order_id: uuid.UUID | None = None, order_number: str | None = None,
+) -> dict:
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": subject,
+        "sid": str(session_id),
+        "roles": roles,
+        "email": email,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+        "jti": uuid.uuid4().hex,
+    }
+    if order_id is not None:
+        claims |= {"order_id": str(order_id), "order_number": order_number}
+    return claims

@@ -1,0 +1,257 @@
+"""Use cases of the auth service: accounts, logins, sessions, roles."""
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+
+from actors.auth import store
+from actors.auth.domain import (
+    OrderLogin,
+    Registration,
+    StaffLogin,
+    TokenPair,
+    User,
+    access_claims,
+    hash_password,
+    new_refresh_token,
+    refresh_token_hash,
+    verify_password,
+)
+from actors.auth.keys import SigningKeys
+from actors.auth.settings import AuthSettings
+from actors.common.db import connection
+from actors.common.errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from actors.common.logging import get_logger
+from actors.common.redis import REDIS_ERRORS
+from actors.common.security import Principal, revoked_key
+
+log = get_logger("auth")
+
+# Finds the order with this number placed with this email; returns its id, or None.
+OrderLookup = Callable[[str, str], Awaitable[uuid.UUID | None]]
+
+BAD_CREDENTIALS = "The credentials are not valid."
+
+
+class AuthService:
+    def __init__(self, pool: asyncpg.Pool, redis, keys: SigningKeys, settings: AuthSettings,
+                 find_order: OrderLookup):
+        self.pool = pool
+        self.redis = redis
+        self.keys = keys
+        self.settings = settings
+        self.find_order = find_order
+        # Checked against when the email is unknown, so both failures cost one bcrypt.
+        self._dummy_hash = hash_password("no-such-account-password", settings.bcrypt_rounds)
+
+    def _connection(self):
+        return connection(self.pool, self.settings.dependency_timeout_s)
+
+    async def _hash(self, password: str) -> str:
+        return await asyncio.to_thread(hash_password, password, self.settings.bcrypt_rounds)
+
+    async def _verify(self, password: str, password_hash: str) -> bool:
+        return await asyncio.to_thread(verify_password, password, password_hash)
+
+    # --- accounts ---------------------------------------------------------------------
+
+    async def register(self, reg: Registration, roles: list[str] = ("customer",)) -> User:
+        password_hash = await self._hash(reg.password)
+        user_id = uuid.uuid4()
+        async with self._connection() as conn, conn.transaction():
+            if not await store.insert_user(conn, user_id, str(reg.email), reg.name, password_hash, list(roles)):
+                raise Conflict("An account with this email exists already.")
+        return User(id=user_id, email=str(reg.email), name=reg.name, roles=sorted(roles))
+
+    async def bootstrap_admin(self) -> bool:
+        """Create the first admin from settings when there is no admin yet."""
+        email, password = self.settings.bootstrap_admin_email, self.settings.bootstrap_admin_password
+        if not (email and password):
+            return False
+        async with self._connection() as conn:
+            if await store.admin_exists(conn):
+                return False
+        try:
+            await self.register(
+                Registration(email=email, password=password, name=self.settings.bootstrap_admin_name),
+                roles=["admin"],
+            )
+        except Conflict:
+            return False  # another replica was first, or the account exists without the role
+        log.info("bootstrap admin created", extra={"email": email})
+        return True
+
+    async def users(self) -> list[User]:
+        async with self._connection() as conn:
+            return [_user(r) for r in await store.list_users(conn)]
+
+    async def roles(self, user_id: uuid.UUID) -> list[str]:
+        async with self._connection() as conn:
+            row = await store.user_by_id(conn, user_id)
+        if row is None:
+            raise NotFound(f"No user with id {user_id}.")
+        return list(row["roles"])
+
+    async def set_roles(self, user_id: uuid.UUID, roles: list[str]) -> list[str]:
+        """Replace a user's roles; their sessions end, so no token carries the old roles."""
+        async with self._connection() as conn, conn.transaction():
+            if await store.user_by_id(conn, user_id) is None:
+                raise NotFound(f"No user with id {user_id}.")
+            await store.set_roles(conn, user_id, roles)
+            ended = await store.revoke_user_sessions(conn, user_id, "roles changed")
+        await self._publish_revocations(ended)
+        return roles
+
+    async def me(self, user: Principal) -> dict:
+        if user.order_id is not None:
+            return {"roles": sorted(user.roles), "order_id": user.order_id, "order_number": user.order_number,
+                    "email": user.email}
+        async with self._connection() as conn:
+            row = await store.user_by_id(conn, uuid.UUID(user.subject))
+        if row is None:
+            raise Unauthorized("This account no longer exists.")
+        return _user(row).model_dump(mode="json")
+
+    # --- logins -----------------------------------------------------------------------
+
+    async def login(self, credentials: StaffLogin, client: str) -> TokenPair:
+        email = str(credentials.email)
+        await self._check_lockout(f"account:{email.casefold()}", f"ip:{client}")
+        async with self._connection() as conn:
+            row = await store.user_by_email(conn, email)
+        valid = await self._verify(credentials.password, row["password_hash"] if row else self._dummy_hash)
+        if not (row and valid):
+            await self._count_failure(f"account:{email.casefold()}", f"ip:{client}")
+            raise Unauthorized(BAD_CREDENTIALS)
+        await self._forget_failures(f"account:{email.casefold()}")
+        return await self._start_session(user_id=row["id"], subject=str(row["id"]), email=row["email"],
+                                         roles=list(row["roles"]))
+
+    async def login_with_order(self, credentials: OrderLogin, client: str) -> TokenPair:
+        account = f"order:{credentials.order_number}"
+        await self._check_lockout(account, f"ip:{client}")
+        order_id = await self.find_order(credentials.order_number, str(credentials.email))
+        if order_id is None:
+            await self._count_failure(account, f"ip:{client}")
+            raise Unauthorized(BAD_CREDENTIALS)
+        await self._forget_failures(account)
+        return await self._start_session(
+            user_id=None, subject=f"order:{order_id}", email=str(credentials.email), roles=["customer"],
+            order_id=order_id, order_number=credentials.order_number,
+        )
+
+    async def refresh(self, token: str) -> TokenPair:
+        token_hash = refresh_token_hash(token)
+        reused = False
+        async with self._connection() as conn, conn.transaction():
+            row = await store.claim_refresh_token(conn, token_hash)
+            if row is None:
+                raise Unauthorized("The refresh token is not valid.")
+            if row["used_at"] is not None:
+                # Someone holds an old token: whoever it is, this session cannot be trusted.
+                await store.revoke_session(conn, row["id"], "refresh token reused")
+                reused = True
+            elif row["revoked_at"] is not None or row["expires_at"] <= datetime.now(UTC):
+                raise Unauthorized("The session has ended; log in again.")
+            else:
+                await store.mark_refresh_token_used(conn, token_hash)
+                refresh_token = new_refresh_token()
+                await store.insert_refresh_token(conn, refresh_token_hash(refresh_token), row["id"])
+        if reused:
+            log.warning("refresh token reused; session revoked", extra={"session_id": str(row["id"])})
+            await self._publish_revocations([row["id"]])
+            raise Unauthorized("The refresh token was used before; the session has been ended.")
+        return self._pair(row, refresh_token)
+
+    async def logout(self, user: Principal) -> None:
+        session_id = uuid.UUID(user.session_id)
+        async with self._connection() as conn:
+            await store.revoke_session(conn, session_id, "logout")
+        await self._publish_revocations([session_id])
+
+    async def session_revoked(self, session_id: str, token: str = "") -> bool:
+        """From the database, the source of truth (used while Redis is down)."""
+        async with self._connection() as conn:
+            row = await store.session(conn, uuid.UUID(session_id))
+        return row is None or row["revoked_at"] is not None
+
+    async def republish_revocations(self) -> int:
+        """Copy recent revocations from PostgreSQL to Redis (after a Redis outage, a logout
+        may be recorded only in the database)."""
+        since = datetime.now(UTC) - timedelta(seconds=self.settings.access_token_ttl_s + 60)
+        async with self._connection() as conn:
+            revoked = await store.recently_revoked(conn, since)
+        await self._publish_revocations(revoked, raise_errors=True)
+        return len(revoked)
+
+    # --- helpers ----------------------------------------------------------------------
+
+    async def _start_session(self, *, user_id, subject: str, email: str, roles: list[str],
+                             order_id: uuid.UUID | None = None, order_number: str | None = None) -> TokenPair:
+        session_id = uuid.uuid4()
+        refresh_token = new_refresh_token()
+        expires_at = datetime.now(UTC) + timedelta(seconds=self.settings.refresh_token_ttl_s)
+        async with self._connection() as conn, conn.transaction():
+            await store.insert_session(conn, session_id, user_id=user_id, email=email, roles=roles,
+                                       expires_at=expires_at, order_id=order_id, order_number=order_number)
+            await store.insert_refresh_token(conn, refresh_token_hash(refresh_token), session_id)
+        return self._pair({"id": session_id, "user_id": user_id, "email": email, "roles": roles,
+                           "order_id": order_id, "order_number": order_number}, refresh_token)
+
+    def _pair(self, session, refresh_token: str) -> TokenPair:
+        subject = str(session["user_id"]) if session["user_id"] else f"order:{session['order_id']}"
+        claims = access_claims(
+            session_id=session["id"], subject=subject, roles=list(session["roles"]), email=session["email"],
+            issuer=self.settings.auth_issuer, audience=self.settings.auth_audience, now=datetime.now(UTC),
+            ttl=timedelta(seconds=self.settings.access_token_ttl_s),
+            order_id=session["order_id"], order_number=session["order_number"],
+        )
+        return TokenPair(access_token=self.keys.sign(claims), refresh_token=refresh_token,
+                         expires_in=self.settings.access_token_ttl_s)
+
+    async def _publish_revocations(self, session_ids, *, raise_errors: bool = False) -> None:
+        ttl = self.settings.access_token_ttl_s + 60  # past the last access token's expiry
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for session_id in session_ids:
+                    pipe.set(revoked_key(str(session_id)), "1", ex=ttl)
+                await pipe.execute()
+        except REDIS_ERRORS as exc:
+            if raise_errors:
+                raise
+            # PostgreSQL has it; republish_revocations copies it over when Redis is back.
+            log.warning("revocation not written to Redis (%s); it is in PostgreSQL", exc)
+
+    async def _check_lockout(self, *keys: str) -> None:
+        try:
+            counts = await self.redis.mget([f"auth:fail:{k}" for k in keys])
+            for key, count in zip(keys, counts, strict=True):
+                if count is not None and int(count) >= self.settings.lockout_attempts:
+                    ttl = await self.redis.ttl(f"auth:fail:{key}")
+                    raise TooManyRequests("Too many failed logins; wait before trying again.",
+                                          retry_after_s=max(int(ttl), 1))
+        except REDIS_ERRORS as exc:
+            log.warning("lockout counters unavailable (%s); login allowed", exc)
+
+    async def _count_failure(self, *keys: str) -> None:
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.incr(f"auth:fail:{key}")
+                    pipe.expire(f"auth:fail:{key}", self.settings.lockout_window_s, nx=True)
+                await pipe.execute()
+        except REDIS_ERRORS as exc:
+            log.warning("failed login not counted (%s)", exc)
+
+    async def _forget_failures(self, key: str) -> None:
+        try:
+            await self.redis.delete(f"auth:fail:{key}")
+        except REDIS_ERRORS:
+            pass  # the counter expires by itself
+
+
+def _user(row) -> User:
+    return User(id=row["id"], email=row["email"], name=row["name"], roles=list(row["roles"]))

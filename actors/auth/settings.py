@@ -1,0 +1,31 @@
+"""Settings of the auth service (prefix AUTH_, plus the shared ones)."""
+
+from pathlib import Path
+
+from pydantic_settings import SettingsConfigDict
+
+from actors.common.settings import CommonSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class AuthSettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore", populate_by_name=True)
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/auth_db"
+    db_pool_size: int = 10
+    # The Ed25519 private key that signs access tokens: PEM text, or a file holding it.
+    signing_key: str | None = None
+    signing_key_file: Path | None = None
+    # A second public key (PEM file) published in the JWKS during a key rotation.
+    previous_public_key_file: Path | None = None
+    access_token_ttl_s: int = 15 * 60
+    refresh_token_ttl_s: int = 30 * 24 * 3600
+    bcrypt_rounds: int = 12
+    lockout_attempts: int = 5
+    lockout_window_s: int = 15 * 60
+    # Behind the gateway the client's address comes from X-Real-IP, which nginx sets.
+    trust_proxy_headers: bool = True
+    bootstrap_admin_email: str | None = None
+    bootstrap_admin_password: str | None = None
+    bootstrap_admin_name: str = "Administrator"

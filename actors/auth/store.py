@@ -1,0 +1,97 @@
+"""SQL for accounts, sessions and refresh tokens. Every function takes a connection."""
+
+import uuid
+from datetime import datetime
+
+import asyncpg
+
+_USER = """SELECT u.id, u.email, u.name, u.password_hash,
+                  coalesce(array_agg(r.role ORDER BY r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS roles
+           FROM users u LEFT JOIN user_roles r ON r.user_id = u.id"""
+
+
+async def insert_user(
+    conn: asyncpg.Connection, user_id: uuid.UUID, email: str, name: str, password_hash: str, roles: list[str]
+) -> bool:
+    """False when the email is taken."""
+    inserted = await conn.fetchval(
+        """INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4)
+           ON CONFLICT ((lower(email))) DO NOTHING RETURNING true""",
+        user_id, email, name, password_hash,
+    )
+    if inserted:
+        await set_roles(conn, user_id, roles)
+    return bool(inserted)
+
+
+async def user_by_email(conn: asyncpg.Connection, email: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"{_USER} WHERE lower(u.email) = lower($1) GROUP BY u.id", email)
+
+
+async def user_by_id(conn: asyncpg.Connection, user_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"{_USER} WHERE u.id = $1 GROUP BY u.id", user_id)
+
+
+async def list_users(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    return await conn.fetch(f"{_USER} GROUP BY u.id ORDER BY u.created_at, u.id")
+
+
+async def set_roles(conn: asyncpg.Connection, user_id: uuid.UUID, roles: list[str]) -> None:
+    await conn.execute("DELETE FROM user_roles WHERE user_id = $1", user_id)
+    await conn.executemany("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)", [(user_id, r) for r in roles])
+
+
+async def admin_exists(conn: asyncpg.Connection) -> bool:
+    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM user_roles WHERE role = 'admin')")
+
+
+async def insert_session(
+    conn: asyncpg.Connection, session_id: uuid.UUID, *, user_id: uuid.UUID | None, email: str, roles: list[str],
+    expires_at: datetime, order_id: uuid.UUID | None = None, order_number: str | None = None,
+) -> None:
+    await conn.execute(
+        """INSERT INTO sessions (id, user_id, email, roles, order_id, order_number, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        session_id, user_id, email, roles, order_id, order_number, expires_at,
+    )
+
+
+async def session(conn: asyncpg.Connection, session_id: uuid.UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM sessions WHERE id = $1", session_id)
+
+
+async def revoke_session(conn: asyncpg.Connection, session_id: uuid.UUID, reason: str) -> None:
+    await conn.execute(
+        "UPDATE sessions SET revoked_at = now(), revoked_reason = $2 WHERE id = $1 AND revoked_at IS NULL",
+        session_id, reason,
+    )
+
+
+async def revoke_user_sessions(conn: asyncpg.Connection, user_id: uuid.UUID, reason: str) -> list[uuid.UUID]:
+    rows = await conn.fetch(
+        """UPDATE sessions SET revoked_at = now(), revoked_reason = $2
+           WHERE user_id = $1 AND revoked_at IS NULL RETURNING id""",
+        user_id, reason,
+    )
+    return [r["id"] for r in rows]
+
+
+async def recently_revoked(conn: asyncpg.Connection, since: datetime) -> list[uuid.UUID]:
+    return [r["id"] for r in await conn.fetch("SELECT id FROM sessions WHERE revoked_at >= $1", since)]
+
+
+async def insert_refresh_token(conn: asyncpg.Connection, token_hash: str, session_id: uuid.UUID) -> None:
+    await conn.execute("INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)", token_hash, session_id)
+
+
+async def claim_refresh_token(conn: asyncpg.Connection, token_hash: str) -> asyncpg.Record | None:
+    """The token's row and its session, locked, before marking it used."""
+    return await conn.fetchrow(
+        """SELECT t.used_at, s.* FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+           WHERE t.token_hash = $1 FOR UPDATE OF t, s""",
+        token_hash,
+    )
+
+
+async def mark_refresh_token_used(conn: asyncpg.Connection, token_hash: str) -> None:
+    await conn.execute("UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1", token_hash)

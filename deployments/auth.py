@@ -1,0 +1,169 @@
+"""The auth service over HTTP (API.md, Auth) and its Ray Serve deployment."""
+
+import asyncio
+import contextlib
+import uuid
+from typing import Annotated
+
+from fastapi import Body, Depends, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from ray import serve
+from ray.serve import Application
+
+from actors.auth.domain import OrderLogin, Registration, RefreshRequest, RolesUpdate, StaffLogin, TokenPair, User
+from actors.auth.keys import SigningKeys
+from actors.auth.service import AuthService
+from actors.auth.settings import MIGRATIONS, AuthSettings
+from actors.common.db import create_pool, migrate
+from actors.common.errors import NotFound
+from actors.common.logging import configure_logging, get_logger
+from actors.common.redis import REDIS_ERRORS, create_redis
+from actors.common.security import Principal, RedisSessionCheck, TokenVerifier, require_roles, require_signed_in
+from deployments.http import CurrentUser, create_service_api, readiness
+
+log = get_logger("auth")
+
+
+async def find_order_through_serve(number: str, email: str) -> uuid.UUID | None:
+    """Ask the orders application through a Serve handle: a call inside the cluster, not
+    an HTTP route anyone outside could use to probe order numbers."""
+    handle = serve.get_app_handle("orders")
+    found = await handle.find_order_id.remote(number, email)
+    return uuid.UUID(found) if found else None
+
+
+async def _keep_revocations_in_redis(auth: AuthService) -> None:
+    while True:
+        try:
+            await auth.republish_revocations()
+        except REDIS_ERRORS:
+            pass  # Redis is down; PostgreSQL answers session checks meanwhile
+        except Exception:
+            log.exception("cannot copy revocations to Redis")
+        await asyncio.sleep(1)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI):
+    settings = AuthSettings()
+    configure_logging("auth", settings.log_level)
+    keys = SigningKeys.from_settings(settings)
+    await migrate(settings.database_url, MIGRATIONS)
+    pool = await create_pool(settings.database_url, max_size=settings.db_pool_size,
+                             timeout_s=settings.dependency_timeout_s)
+    redis = create_redis(settings.redis_url)
+    auth = AuthService(pool, redis, keys, settings, find_order_through_serve)
+    await auth.bootstrap_admin()
+    app.state.auth = auth
+    app.state.redis = redis
+    app.state.verifier = TokenVerifier(
+        keys, RedisSessionCheck(redis, fallback=auth), issuer=settings.auth_issuer, audience=settings.auth_audience
+    )
+    sync = asyncio.create_task(_keep_revocations_in_redis(auth))
+    try:
+        yield
+    finally:
+        sync.cancel()
+        await redis.aclose()
+        await pool.close()
+
+
+api = create_service_api("auth", title="Orderflow auth", lifespan=lifespan)
+
+
+def auth_service(request: Request) -> AuthService:
+    return request.app.state.auth
+
+
+Auth = Annotated[AuthService, Depends(auth_service)]
+
+
+def client_address(request: Request) -> str:
+    if request.app.state.auth.settings.trust_proxy_headers and (real := request.headers.get("x-real-ip")):
+        return real
+    return request.client.host if request.client else "unknown"
+
+
+@api.get("/ready", tags=["operations"], summary="Readiness: the database answers; Redis is reported")
+async def ready(request: Request, auth: Auth) -> JSONResponse:
+    async def redis_check():
+        await request.app.state.redis.ping()
+
+    async def database_check():
+        await auth.session_revoked(str(uuid.uuid4()))
+
+    return await readiness("auth", required={"postgresql": database_check}, optional={"redis": redis_check},
+                           timeout_s=auth.settings.dependency_timeout_s)
+
+
+@api.get("/.well-known/jwks.json", summary="Public keys that verify access tokens")
+async def jwks(request: Request, response: Response) -> dict:
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return request.app.state.auth.keys.jwks
+
+
+@api.post("/register", status_code=201, response_model=User, summary="Create a customer account")
+async def register(registration: Registration, auth: Auth) -> User:
+    return await auth.register(registration)
+
+
+@api.post("/login", response_model=TokenPair, summary="Log in with email and password, or order number and email")
+async def login(request: Request, auth: Auth, credentials: Annotated[StaffLogin | OrderLogin, Body()]) -> TokenPair:
+    if isinstance(credentials, OrderLogin):
+        return await auth.login_with_order(credentials, client_address(request))
+    return await auth.login(credentials, client_address(request))
+
+
+@api.post("/refresh", response_model=TokenPair, summary="Trade a refresh token for a new pair")
+async def refresh(body: RefreshRequest, auth: Auth) -> TokenPair:
+    return await auth.refresh(body.refresh_token)
+
+
+@api.post("/logout", status_code=204, summary="End this session everywhere")
+async def logout(user: CurrentUser, auth: Auth) -> Response:
+    await auth.logout(require_signed_in(user))
+    return Response(status_code=204)
+
+
+@api.get("/me", summary="Who the token belongs to")
+async def me(user: CurrentUser, auth: Auth) -> dict:
+    return await auth.me(require_signed_in(user))
+
+
+@api.get("/users", response_model=list[User], summary="All accounts (admin)")
+async def users(user: CurrentUser, auth: Auth) -> list[User]:
+    require_roles(user, "admin")
+    return await auth.users()
+
+
+def _user_id(user_id: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(user_id)
+    except ValueError:
+        raise NotFound(f"No user with id {user_id}.") from None
+
+
+@api.get("/users/{user_id}/roles", summary="A user's roles (admin)")
+async def get_roles(user_id: str, user: CurrentUser, auth: Auth) -> dict:
+    require_roles(user, "admin")
+    return {"roles": await auth.roles(_user_id(user_id))}
+
+
+@api.put("/users/{user_id}/roles", summary="Replace a user's roles (admin); their sessions end")
+async def put_roles(user_id: str, update: RolesUpdate, user: CurrentUser, auth: Auth) -> dict:
+    require_roles(user, "admin")
+    return {"roles": await auth.set_roles(_user_id(user_id), update.roles)}
+
+
+@serve.deployment(
+    max_ongoing_requests=64,
+    autoscaling_config={"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 16},
+    ray_actor_options={"num_cpus": 0.25},
+)
+@serve.ingress(api)
+class AuthDeployment:
+    """One replica of the auth API; scaling is declared above and in serve_config.yaml."""
+
+
+def build_app(args: dict | None = None) -> Application:
+    return AuthDeployment.bind()
