@@ -90,7 +90,7 @@ async def ready(request: Request, auth: Auth) -> JSONResponse:
         await request.app.state.redis.ping()
 
     async def database_check():
-        await auth.session_revoked(str(uuid.uuid4()))
+        await auth.is_revoked(str(uuid.uuid4()))
 
     return await readiness("auth", required={"postgresql": database_check}, optional={"redis": redis_check},
                            timeout_s=auth.settings.dependency_timeout_s)

@@ -172,7 +172,7 @@ class AuthService:
             await store.revoke_session(conn, session_id, "logout")
         await self._publish_revocations([session_id])
 
-    async def session_revoked(self, session_id: str, token: str = "") -> bool:
+    async def is_revoked(self, session_id: str, token: str = "") -> bool:
         """From the database, the source of truth (used while Redis is down)."""
         async with self._connection() as conn:
             row = await store.session(conn, uuid.UUID(session_id))

@@ -1,0 +1,311 @@
+"""The auth service and the token middleware against real PostgreSQL and Redis."""
+
+import asyncio
+import statistics
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from actors.auth.domain import OrderLogin, Registration, StaffLogin, access_claims
+from actors.auth.keys import SigningKeys
+from actors.auth.service import AuthService
+from actors.auth.settings import MIGRATIONS, AuthSettings
+from actors.common.db import create_pool, drop_database, ensure_database, migrate
+from actors.common.errors import Conflict, TooManyRequests, Unauthorized
+from actors.common.redis import create_redis
+from actors.common.security import InvalidToken, RedisSessionCheck, TokenVerifier
+from actors.orders.service import OrdersService
+from tests.factories import new_order
+
+SUFFIX = uuid.uuid4().hex[:8]
+ISSUER, AUDIENCE = "orderflow-auth", "orderflow"
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture(scope="module")
+async def auth_pool():
+    url = f"postgresql://postgres@127.0.0.1:5432/auth_it_{SUFFIX}"
+    await ensure_database(url)
+    await migrate(url, MIGRATIONS)
+    pool = await create_pool(url, max_size=10)
+    yield pool
+    await pool.close()
+    await drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def keys():
+    return SigningKeys(Ed25519PrivateKey.generate())
+
+
+def make_auth(pool, redis, keys, orders: OrdersService, **settings) -> AuthService:
+    config = AuthSettings(**({"bcrypt_rounds": 4, "lockout_attempts": 5, "lockout_window_s": 900} | settings))
+    return AuthService(pool, redis, keys, config, orders.find_for_customer)
+
+
+@pytest.fixture
+async def redis():
+    client = create_redis("redis://127.0.0.1:6379/0")
+    yield client
+    async for key in client.scan_iter(match=f"auth:fail:*{SUFFIX}*"):
+        await client.delete(key)
+    await client.aclose()
+
+
+@pytest.fixture
+async def dead_redis():
+    """A Redis URL nothing listens on: every call fails at once, like a stopped server."""
+    client = create_redis("redis://127.0.0.1:1/0")
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def orders(pool):
+    return OrdersService(pool, timeout_s=5)
+
+
+@pytest.fixture
+def auth(auth_pool, redis, keys, orders):
+    return make_auth(auth_pool, redis, keys, orders)
+
+
+def verifier_for(auth: AuthService, keys) -> TokenVerifier:
+    return TokenVerifier(keys, RedisSessionCheck(auth.redis, fallback=auth), issuer=ISSUER, audience=AUDIENCE)
+
+
+def email(name: str) -> str:
+    return f"{name}-{uuid.uuid4().hex[:6]}-{SUFFIX}@example.com"
+
+
+async def registered(auth: AuthService, name: str = "user"):
+    address = email(name)
+    user = await auth.register(Registration(email=address, password=PASSWORD, name=name))
+    return user, address
+
+
+async def test_register_login_me_refresh_logout(auth, keys):
+    user, address = await registered(auth)
+    assert user.roles == ["customer"]
+    with pytest.raises(Conflict):
+        await auth.register(Registration(email=address.upper(), password=PASSWORD, name="again"))
+    pair = await auth.login(StaffLogin(email=address, password=PASSWORD), "10.0.0.1")
+    verifier = verifier_for(auth, keys)
+    me = await verifier.verify(pair.access_token)
+    assert me.subject == str(user.id) and me.roles == {"customer"} and me.email == address
+    assert (await auth.me(me))["email"] == address
+
+    renewed = await auth.refresh(pair.refresh_token)
+    assert renewed.refresh_token != pair.refresh_token
+    await verifier.verify(renewed.access_token)
+
+    await auth.logout(await verifier.verify(renewed.access_token))
+    for token in (pair.access_token, renewed.access_token):
+        with pytest.raises(InvalidToken, match="ended"):
+            await verifier.verify(token)
+    with pytest.raises(Unauthorized):
+        await auth.refresh(renewed.refresh_token)
+
+
+async def test_reusing_a_refresh_token_ends_the_session(auth, keys):
+    _, address = await registered(auth)
+    pair = await auth.login(StaffLogin(email=address, password=PASSWORD), "10.0.0.2")
+    renewed = await auth.refresh(pair.refresh_token)
+    with pytest.raises(Unauthorized, match="used before"):
+        await auth.refresh(pair.refresh_token)  # the stolen copy
+    with pytest.raises(InvalidToken):
+        await verifier_for(auth, keys).verify(renewed.access_token)
+    with pytest.raises(Unauthorized):
+        await auth.refresh(renewed.refresh_token)  # the legitimate holder is out too
+
+
+async def test_changing_roles_ends_the_users_sessions(auth, keys):
+    user, address = await registered(auth)
+    pair = await auth.login(StaffLogin(email=address, password=PASSWORD), "10.0.0.3")
+    assert await auth.set_roles(user.id, ["warehouse"]) == ["warehouse"]
+    with pytest.raises(InvalidToken):
+        await verifier_for(auth, keys).verify(pair.access_token)
+    again = await auth.login(StaffLogin(email=address, password=PASSWORD), "10.0.0.3")
+    assert (await verifier_for(auth, keys).verify(again.access_token)).roles == {"warehouse"}
+
+
+async def test_bootstrap_admin_once(auth_pool, redis, keys, orders):
+    admin = email("admin")
+    auth = make_auth(auth_pool, redis, keys, orders, bootstrap_admin_email=admin, bootstrap_admin_password=PASSWORD)
+    await auth_pool.execute("DELETE FROM user_roles WHERE role = 'admin'")
+    assert await auth.bootstrap_admin() is True
+    assert await auth.bootstrap_admin() is False
+    pair = await auth.login(StaffLogin(email=admin, password=PASSWORD), "10.0.0.4")
+    assert (await verifier_for(auth, keys).verify(pair.access_token)).roles == {"admin"}
+
+
+async def test_customer_login_by_order_number(auth, orders, keys):
+    order, _ = await orders.create(new_order(email("buyer")), by="t")
+    pair = await auth.login_with_order(
+        OrderLogin(order_number=order.number, email=str(order.customer.email).upper()), "10.0.0.5"
+    )
+    me = await verifier_for(auth, keys).verify(pair.access_token)
+    assert me.order_id == str(order.id) and me.roles == {"customer"}
+    assert me.owns(str(order.id), str(order.customer.email))
+    assert not me.owns(str(uuid.uuid4()), str(order.customer.email))
+    with pytest.raises(Unauthorized):
+        await auth.login_with_order(OrderLogin(order_number=order.number, email="other@example.com"), "10.0.0.5")
+
+
+async def test_lockout_after_five_failures_per_account_and_its_expiry(auth_pool, redis, keys, orders):
+    auth = make_auth(auth_pool, redis, keys, orders, lockout_window_s=2)
+    _, address = await registered(auth)
+    for _ in range(5):
+        with pytest.raises(Unauthorized):
+            await auth.login(StaffLogin(email=address, password="wrong password!"), f"10.1.0.{_}")
+    with pytest.raises(TooManyRequests) as locked:
+        await auth.login(StaffLogin(email=address, password=PASSWORD), "10.1.0.9")  # even the right one
+    assert 1 <= int(locked.value.headers["Retry-After"]) <= 2
+    async with asyncio.timeout(10):
+        while await redis.exists(f"auth:fail:account:{address.casefold()}"):
+            await asyncio.sleep(0.2)
+    await auth.login(StaffLogin(email=address, password=PASSWORD), "10.1.0.9")
+
+
+async def test_lockout_per_client_address(auth):
+    address_of_client = f"10.2.{SUFFIX}"
+    for n in range(5):
+        with pytest.raises(Unauthorized):
+            await auth.login(StaffLogin(email=email(f"nobody{n}"), password="whatever123"), address_of_client)
+    _, address = await registered(auth)
+    with pytest.raises(TooManyRequests):
+        await auth.login(StaffLogin(email=address, password=PASSWORD), address_of_client)
+
+
+async def test_unknown_email_and_wrong_password_look_the_same(auth_pool, redis, keys, orders):
+    """Same answer, and the same work (one bcrypt at the configured cost) behind it: the
+    two medians are compared with each other, never with a fixed time."""
+    auth = make_auth(auth_pool, redis, keys, orders, bcrypt_rounds=8, lockout_attempts=10_000)
+    _, address = await registered(auth)
+
+    async def attempt(login: StaffLogin) -> tuple[str, float]:
+        started = time.perf_counter()
+        with pytest.raises(Unauthorized) as refused:
+            await auth.login(login, f"10.3.{SUFFIX}")
+        return refused.value.detail, time.perf_counter() - started
+
+    unknown, wrong = [], []
+    for n in range(15):
+        unknown.append(await attempt(StaffLogin(email=email(f"ghost{n}"), password="wrong password!")))
+        wrong.append(await attempt(StaffLogin(email=address, password="wrong password!")))
+    assert {d for d, _ in unknown} == {d for d, _ in wrong}
+    a, b = statistics.median(t for _, t in unknown), statistics.median(t for _, t in wrong)
+    assert abs(a - b) / max(a, b) < 0.35, (a, b)
+
+
+async def test_login_and_validation_work_while_redis_is_down(auth_pool, dead_redis, keys, orders):
+    auth = make_auth(auth_pool, dead_redis, keys, orders)
+    _, address = await registered(auth)
+    pair = await auth.login(StaffLogin(email=address, password=PASSWORD), "10.4.0.1")
+    verifier = verifier_for(auth, keys)
+    user = await verifier.verify(pair.access_token)
+    assert user.email == address
+    renewed = await auth.refresh(pair.refresh_token)
+    await auth.logout(await verifier.verify(renewed.access_token))
+    with pytest.raises(InvalidToken):  # the revocation is read from PostgreSQL
+        await verifier.verify(renewed.access_token)
+    assert verifier.sessions.redis_ok is False
+
+
+async def test_a_logout_during_a_redis_outage_reaches_redis_afterwards(auth_pool, redis, dead_redis, keys, orders):
+    during = make_auth(auth_pool, dead_redis, keys, orders)
+    _, address = await registered(during)
+    pair = await during.login(StaffLogin(email=address, password=PASSWORD), "10.5.0.1")
+    await during.logout(await verifier_for(during, keys).verify(pair.access_token))
+    after = make_auth(auth_pool, redis, keys, orders)
+    assert await after.republish_revocations() >= 1
+    with pytest.raises(InvalidToken):
+        await verifier_for(after, keys).verify(pair.access_token)
+
+
+# --- attacks on the token check -----------------------------------------------------------
+
+@pytest.fixture
+async def genuine(auth, keys):
+    _, address = await registered(auth)
+    pair = await auth.login(StaffLogin(email=address, password=PASSWORD), "10.6.0.1")
+    return jwt.decode(pair.access_token, options={"verify_signature": False}), pair.access_token
+
+
+def _claims(claims: dict, **changes) -> dict:
+    return claims | changes
+
+
+async def test_genuine_token_passes(auth, keys, genuine):
+    await verifier_for(auth, keys).verify(genuine[1])
+
+
+async def test_token_signed_by_another_key_is_refused(auth, keys, genuine):
+    forged = jwt.encode(genuine[0], Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": keys.kid})
+    with pytest.raises(InvalidToken):
+        await verifier_for(auth, keys).verify(forged)
+
+
+async def test_alg_none_is_refused(auth, keys, genuine):
+    unsigned = jwt.encode(_claims(genuine[0], roles=["admin"]), None, algorithm="none", headers={"kid": keys.kid})
+    with pytest.raises(InvalidToken, match="algorithm"):
+        await verifier_for(auth, keys).verify(unsigned)
+
+
+async def test_hs256_signed_with_the_public_key_is_refused(auth, keys, genuine):
+    public_pem = keys.private_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    import hashlib
+    import hmac
+    import base64
+    import json
+
+    def b64(data: bytes) -> bytes:
+        return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": keys.kid}).encode())
+    payload = b64(json.dumps(_claims(genuine[0], roles=["admin"])).encode())
+    signature = b64(hmac.new(public_pem, header + b"." + payload, hashlib.sha256).digest())
+    with pytest.raises(InvalidToken, match="algorithm"):
+        await verifier_for(auth, keys).verify((header + b"." + payload + b"." + signature).decode())
+
+
+async def test_expired_token_is_refused(auth, keys, genuine):
+    past = datetime.now(UTC) - timedelta(hours=1)
+    claims = access_claims(session_id=uuid.UUID(genuine[0]["sid"]), subject=genuine[0]["sub"], roles=["customer"],
+                           email="a@example.com", issuer=ISSUER, audience=AUDIENCE, now=past,
+                           ttl=timedelta(minutes=15))
+    with pytest.raises(InvalidToken, match="expired"):
+        await verifier_for(auth, keys).verify(keys.sign(claims))
+
+
+async def test_wrong_audience_and_issuer_are_refused(auth, keys, genuine):
+    for changes in ({"aud": "another-app"}, {"iss": "someone-else"}):
+        with pytest.raises(InvalidToken):
+            await verifier_for(auth, keys).verify(keys.sign(_claims(genuine[0], **changes)))
+
+
+async def test_tampered_claims_are_refused(auth, keys, genuine):
+    header, payload, signature = genuine[1].split(".")
+    import base64
+    import json
+
+    raised = _claims(genuine[0], roles=["admin"])
+    forged_payload = base64.urlsafe_b64encode(json.dumps(raised).encode()).rstrip(b"=").decode()
+    with pytest.raises(InvalidToken):
+        await verifier_for(auth, keys).verify(f"{header}.{forged_payload}.{signature}")
+
+
+async def test_garbage_and_unknown_kid_are_refused(auth, keys, genuine):
+    verifier = verifier_for(auth, keys)
+    with pytest.raises(InvalidToken):
+        await verifier.verify("not.a.token")
+    other = SigningKeys(Ed25519PrivateKey.generate())
+    with pytest.raises(InvalidToken, match="unknown key"):
+        await verifier.verify(other.sign(genuine[0]))
