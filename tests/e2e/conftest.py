@@ -36,6 +36,8 @@ class Stack:
             "AUTH_DATABASE_URL": self.auth_database_url,
             "EVENTS_EXCHANGE": self.exchange,
             "ORDERS_RELAY_POLL_S": "0.5",
+            # Cheaper hashing keeps the many logins of the tests quick; the cost is a setting.
+            "AUTH_BCRYPT_ROUNDS": "8",
             "ORDERFLOW_RUN_DIR": str(self.settings.run_dir),
             "ORDERFLOW_SERVE_PORT": str(self.settings.serve_port),
             "ORDERFLOW_GATEWAY_PORT": str(self.settings.gateway_port),
