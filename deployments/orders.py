@@ -102,7 +102,7 @@ def _parse_if_match(if_match: str | None) -> int | None:
     if value == "*":
         return None
     value = value.removeprefix("W/").strip('"')
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # "²".isdigit() is true, int("²") fails
         raise BadRequest("If-Match must carry the order's version, e.g. If-Match: \"3\".")
     return int(value)
 

@@ -41,7 +41,15 @@ class EventPublisher:
 
     @property
     def connected(self) -> bool:
-        return self._exchange is not None and self._connection is not None and not self._connection.is_closed
+        # is_closed turns true only on our own close(); `connected` is cleared when the
+        # broker drops the connection.
+        connection = self._connection
+        return (
+            self._exchange is not None
+            and connection is not None
+            and not connection.is_closed
+            and connection.connected.is_set()
+        )
 
     async def connect(self) -> AbstractExchange:
         """Open the connection and declare the exchange unless that is already done.

@@ -88,7 +88,10 @@ def _currency(value: str) -> str:
     return value
 
 
-Money = Annotated[Decimal, Field(ge=0, max_digits=12), AfterValidator(_two_decimals)]
+# numeric(12, 2) in SQL; a bound on the value, because max_digits counts digits after
+# normalisation (1E+10 has one digit) and would let 10^10 through to a database error.
+MONEY_MAX = Decimal("9999999999.99")
+Money = Annotated[Decimal, Field(ge=0, le=MONEY_MAX), AfterValidator(_two_decimals)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_currency)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")]

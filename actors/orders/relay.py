@@ -95,12 +95,14 @@ class OutboxRelay:
             try:
                 await self._ensure_listener()
                 await self.publisher.connect()
+                # Cleared before looking, so a NOTIFY that arrives while we publish or
+                # tidy up wakes the next wait at once instead of waiting for the poll.
+                self._wake.clear()
                 published = await self.publish_pending()
                 backoff = 0.5
                 if published:
                     continue  # there may be more
                 await self._refresh_backlog_and_prune()
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_s)
             except (*CONNECTION_ERRORS, *BROKER_ERRORS) as exc:

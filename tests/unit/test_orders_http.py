@@ -1,38 +1,130 @@
-"""HTTP details of the orders routes that need no server: If-Match and cursors."""
+"""HTTP details of the orders routes that need no server: If-Match and page cursors."""
 
+import base64
+import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
 from actors.common.errors import BadRequest
 from actors.orders.domain import Order, Status
+from actors.orders.store import Cursor
 from deployments.orders import _decode_cursor, _encode_cursor, _parse_if_match
 
 
-@pytest.mark.parametrize(("header", "version"), [('"3"', 3), ("3", 3), ('W/"12"', 12), ("*", None)])
+# --- If-Match ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "version"),
+    [('"3"', 3), ("3", 3), ('W/"12"', 12), ('  "7"  ', 7), ('"0"', 0), ('"123456"', 123456), ("*", None), (" * ", None)],
+)
 def test_if_match_forms(header, version):
     assert _parse_if_match(header) == version
 
 
-@pytest.mark.parametrize("header", ['"abc"', '"-1"', '"1.5"', ""])
-def test_bad_if_match_is_400(header):
+@pytest.mark.parametrize(
+    "header",
+    [None, "", "   ", '""', '"abc"', '"-1"', '"+1"', '"1.5"', '"1e3"', '"1", "2"', "W/", '"3" x', "**"],
+)
+def test_bad_if_match_is_a_400_problem(header):
+    with pytest.raises(BadRequest) as refused:
+        _parse_if_match(header)
+    assert refused.value.status == 400
+    assert refused.value.body()["type"] == "urn:orderflow:problem:bad-request"
+
+
+@pytest.mark.parametrize("header", ['"²"', "³", 'W/"¹"'])
+def test_non_ascii_digits_in_if_match_are_a_400(header):
     with pytest.raises(BadRequest):
         _parse_if_match(header)
 
 
-def test_cursor_round_trip_keeps_microseconds():
-    order = Order(
-        id=uuid.uuid4(), number="ORD-2026-000001", status=Status.NEW,
+# --- cursors -------------------------------------------------------------------------------
+
+
+def make_order(created_at: datetime, order_id: uuid.UUID | None = None) -> Order:
+    return Order(
+        id=order_id or uuid.uuid4(), number="ORD-2026-000001", status=Status.NEW,
         customer={"email": "a@example.com", "name": "A"}, items=[], currency="EUR", total=Decimal("0.00"),
-        version=1, created_at=datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC), updated_at=datetime.now(UTC),
+        version=1, created_at=created_at, updated_at=created_at,
     )
-    cursor = _decode_cursor(_encode_cursor(order))
-    assert (cursor.created_at, cursor.id) == (order.created_at, order.id)
 
 
-@pytest.mark.parametrize("cursor", ["garbage", "", "bm90LWEtY3Vyc29y", "MjAyNnx4eXo"])
-def test_foreign_cursors_are_400(cursor):
-    with pytest.raises(BadRequest):
+@pytest.mark.parametrize(
+    "created_at",
+    [
+        datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC),
+        datetime(2026, 1, 2, 3, 4, 5, 0, tzinfo=UTC),  # no fraction in isoformat
+        datetime(2026, 1, 2, 3, 4, 5, 1, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+        datetime(2026, 6, 1, 0, 0, tzinfo=timezone(timedelta(hours=14))),
+    ],
+)
+def test_cursor_round_trip_is_exact(created_at):
+    order = make_order(created_at)
+    cursor = _encode_cursor(order)
+    decoded = _decode_cursor(cursor)
+    assert isinstance(decoded, Cursor)
+    assert decoded == Cursor(order.created_at, order.id)
+    assert decoded.created_at.utcoffset() == created_at.utcoffset()
+
+
+def test_cursor_is_url_safe_and_unpadded():
+    for _ in range(50):
+        cursor = _encode_cursor(make_order(datetime.now(UTC)))
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", cursor), cursor
+
+
+def test_cursor_distinguishes_orders_created_at_the_same_instant():
+    at = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
+    a, b = make_order(at), make_order(at)
+    assert _encode_cursor(a) != _encode_cursor(b)
+    assert _decode_cursor(_encode_cursor(a)).id == a.id
+    assert _decode_cursor(_encode_cursor(b)).id == b.id
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "",
+        "garbage",
+        "a",
+        "!!!",
+        "é",
+        "%%%%",
+        b64(b"not-a-cursor"),
+        b64(b"2026|xyz"),
+        b64(f"yesterday|{uuid.uuid4()}".encode()),
+        b64(f"2026-01-01T00:00:00+00:00|{uuid.uuid4()}|extra".encode()),
+        b64(f"2026-01-01T00:00:00+00:00{uuid.uuid4()}".encode()),
+        b64(b"\xff\xfe\xfd|\x00"),
+        b64(f"2026-13-01T00:00:00+00:00|{uuid.uuid4()}".encode()),
+    ],
+)
+def test_foreign_cursor_is_a_400_problem(cursor):
+    with pytest.raises(BadRequest) as refused:
         _decode_cursor(cursor)
+    assert refused.value.status == 400
+    assert refused.value.body()["type"] == "urn:orderflow:problem:bad-request"
+
+
+def test_a_tampered_cursor_is_refused_or_names_another_position():
+    """Flipping characters never crashes the decoder: it is a 400 or a well-formed cursor."""
+    cursor = _encode_cursor(make_order(datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)))
+    for position in range(len(cursor)):
+        for replacement in "A_z9-":
+            if cursor[position] == replacement:
+                continue
+            tampered = cursor[:position] + replacement + cursor[position + 1:]
+            try:
+                decoded = _decode_cursor(tampered)
+            except BadRequest:
+                continue
+            assert isinstance(decoded.created_at, datetime) and isinstance(decoded.id, uuid.UUID)

@@ -1,0 +1,158 @@
+"""Helpers of the orders integration tests: inputs, outbox reads, bounded waits, and taking
+RabbitMQ away for a while (always bringing it back)."""
+
+import asyncio
+import contextlib
+import json
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aio_pika
+
+from actors.orders.domain import NewOrder
+
+
+def new_order(
+    email: str = "ada@example.com",
+    *,
+    quantity: int = 1,
+    price: str = "10.00",
+    items: list[dict] | None = None,
+    currency: str = "EUR",
+    name: str = "Ada Lovelace",
+) -> NewOrder:
+    return NewOrder.model_validate({
+        "customer": {"email": email, "name": name},
+        "items": items or [{"sku": "MUG-01", "name": "Mug", "quantity": quantity, "unit_price": price}],
+        "currency": currency,
+    })
+
+
+async def outbox_rows(pool) -> list[dict]:
+    rows = await pool.fetch("SELECT id, event_id, routing_key, payload, published_at FROM outbox ORDER BY id")
+    return [dict(r) for r in rows]
+
+
+async def outbox_count(pool) -> int:
+    return await pool.fetchval("SELECT count(*) FROM outbox")
+
+
+async def backlog(pool) -> int:
+    return await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+
+
+async def wait_until(check: Callable[[], Awaitable[bool] | bool], *, timeout_s: float = 30, what: str = "") -> None:
+    """Poll `check` until it is true; fail after `timeout_s` (a bound, not a measurement)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what or check}")
+        await asyncio.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class Received:
+    message_id: str
+    routing_key: str
+    type: str | None
+    content_type: str | None
+    delivery_mode: int | None
+    body: dict
+
+
+class EventQueue:
+    """A durable queue bound to the test exchange with `order.*`, read with basic.get."""
+
+    def __init__(self, amqp_url: str, exchange: str):
+        self.amqp_url = amqp_url
+        self.exchange = exchange
+        self.name = f"{exchange}.audit"
+        self.received: list[Received] = []
+
+    async def declare(self) -> None:
+        connection = await aio_pika.connect(self.amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            exchange = await channel.declare_exchange(self.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+            queue = await channel.declare_queue(self.name, durable=True)
+            await queue.bind(exchange, "order.*")
+
+    async def collect(self, count: int, *, timeout_s: float = 30, drain_s: float = 1.0) -> list[Received]:
+        """Take messages until `count` arrived in total, then keep reading for `drain_s` of
+        silence so that a duplicate, had one been sent, is caught too."""
+        connection = await aio_pika.connect(self.amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            queue = await channel.get_queue(self.name, ensure=True)
+            deadline = time.monotonic() + timeout_s
+            while len(self.received) < count:
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"only {len(self.received)} of {count} events arrived within {timeout_s}s"
+                    )
+                if not await self._take(queue):
+                    await asyncio.sleep(0.05)
+            await self.drain(queue, drain_s)
+        return self.received
+
+    async def drain(self, queue, quiet_s: float) -> None:
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < quiet_s:
+            if await self._take(queue):
+                quiet_since = time.monotonic()
+            else:
+                await asyncio.sleep(0.05)
+
+    async def _take(self, queue) -> bool:
+        message = await queue.get(fail=False, timeout=5)
+        if message is None:
+            return False
+        await message.ack()
+        self.received.append(
+            Received(
+                message_id=message.message_id,
+                routing_key=message.routing_key,
+                type=message.type,
+                content_type=message.content_type,
+                delivery_mode=int(message.delivery_mode) if message.delivery_mode is not None else None,
+                body=json.loads(message.body),
+            )
+        )
+        return True
+
+    async def delete(self) -> None:
+        connection = await aio_pika.connect(self.amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            await channel.queue_delete(self.name)
+
+
+def _rabbitmqctl(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=timeout_s)
+
+
+@contextlib.contextmanager
+def rabbitmq_app_stopped():
+    """Stop the RabbitMQ application (not the server) for the duration of the block.
+
+    It is a shared server: the `finally` always starts it again and waits until it has
+    booted, whatever happened inside the block."""
+    try:
+        stopped = _rabbitmqctl("stop_app", timeout_s=60)
+        assert stopped.returncode == 0, f"rabbitmqctl stop_app failed: {stopped.stderr}"
+        yield
+    finally:
+        started = _rabbitmqctl("start_app")
+        awaited = _rabbitmqctl("await_startup")
+        if started.returncode != 0 or awaited.returncode != 0:
+            raise RuntimeError(
+                f"RabbitMQ did not come back: start_app={started.returncode} {started.stderr!r}, "
+                f"await_startup={awaited.returncode} {awaited.stderr!r}"
+            )
