@@ -33,7 +33,8 @@ test-unit test-integration test-e2e: $(STAMP)
 
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "make bench needs wrk (Debian: apt-get install wrk)"; exit 1; }
-	$(BIN)/python bench/orders_throughput.py
+	$(BIN)/python -m bench.orders_throughput
+	$(BIN)/python -m bench.auth_tokens
 
 clean:
 	rm -rf $(VENV) .run *.egg-info

@@ -57,7 +57,7 @@ async def lifespan(app: FastAPI):
     app.state.auth = auth
     app.state.redis = redis
     app.state.verifier = TokenVerifier(
-        keys, RedisSessionCheck(redis, fallback=auth), issuer=settings.auth_issuer, audience=settings.auth_audience
+        keys, RedisSessionCheck(redis, fallback=auth, namespace=settings.redis_namespace), issuer=settings.auth_issuer, audience=settings.auth_audience
     )
     sync = asyncio.create_task(_keep_revocations_in_redis(auth))
     try:

@@ -217,7 +217,8 @@ def create_verifier(settings: CommonSettings, redis) -> TokenVerifier:
     through Redis, falling back to asking the auth service."""
     return TokenVerifier(
         JwksKeySource(f"{settings.auth_url}/.well-known/jwks.json"),
-        RedisSessionCheck(redis, fallback=AuthServiceSessionCheck(settings.auth_url)),
+        RedisSessionCheck(redis, fallback=AuthServiceSessionCheck(settings.auth_url),
+                          namespace=settings.redis_namespace),
         issuer=settings.auth_issuer,
         audience=settings.auth_audience,
     )

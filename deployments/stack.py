@@ -277,7 +277,10 @@ def start_serve(stack: StackSettings) -> None:
     from ray.serve.schema import ServeDeploySchema
 
     config = ServeDeploySchema.model_validate(serve_config(stack))
+    # "local": always a Ray instance of this stack's own. Without it ray.init joins the most
+    # recently started local cluster, e.g. another stack's, whose Serve then gets our apps.
     ray.init(
+        address="local",
         namespace="serve",
         include_dashboard=stack.ray_dashboard,
         _temp_dir=str(stack.ray_temp_dir),

@@ -217,7 +217,7 @@ class AuthService:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for session_id in session_ids:
-                    pipe.set(revoked_key(str(session_id)), "1", ex=ttl)
+                    pipe.set(revoked_key(self.settings.redis_namespace, str(session_id)), "1", ex=ttl)
                 await pipe.execute()
         except REDIS_ERRORS as exc:
             if raise_errors:
@@ -225,12 +225,15 @@ class AuthService:
             # PostgreSQL has it; republish_revocations copies it over when Redis is back.
             log.warning("revocation not written to Redis (%s); it is in PostgreSQL", exc)
 
+    def _failures_key(self, key: str) -> str:
+        return f"{self.settings.redis_namespace}:auth:fail:{key}"
+
     async def _check_lockout(self, *keys: str) -> None:
         try:
-            counts = await self.redis.mget([f"auth:fail:{k}" for k in keys])
+            counts = await self.redis.mget([self._failures_key(k) for k in keys])
             for key, count in zip(keys, counts, strict=True):
                 if count is not None and int(count) >= self.settings.lockout_attempts:
-                    ttl = await self.redis.ttl(f"auth:fail:{key}")
+                    ttl = await self.redis.ttl(self._failures_key(key))
                     raise TooManyRequests("Too many failed logins; wait before trying again.",
                                           retry_after_s=max(int(ttl), 1))
         except REDIS_ERRORS as exc:
@@ -240,15 +243,15 @@ class AuthService:
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for key in keys:
-                    pipe.incr(f"auth:fail:{key}")
-                    pipe.expire(f"auth:fail:{key}", self.settings.lockout_window_s, nx=True)
+                    pipe.incr(self._failures_key(key))
+                    pipe.expire(self._failures_key(key), self.settings.lockout_window_s, nx=True)
                 await pipe.execute()
         except REDIS_ERRORS as exc:
             log.warning("failed login not counted (%s)", exc)
 
     async def _forget_failures(self, key: str) -> None:
         try:
-            await self.redis.delete(f"auth:fail:{key}")
+            await self.redis.delete(self._failures_key(key))
         except REDIS_ERRORS:
             pass  # the counter expires by itself
 

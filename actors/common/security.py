@@ -27,8 +27,8 @@ STAFF = frozenset({"admin", "warehouse"})
 REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "sid", "roles"]
 
 
-def revoked_key(session_id: str) -> str:
-    return f"auth:revoked:{session_id}"
+def revoked_key(namespace: str, session_id: str) -> str:
+    return f"{namespace}:auth:revoked:{session_id}"
 
 
 @dataclass(frozen=True)
@@ -149,14 +149,15 @@ class AuthServiceSessionCheck:
 class RedisSessionCheck:
     """Revocations from Redis; `fallback` answers while Redis does not."""
 
-    def __init__(self, redis, fallback: SessionCheck):
+    def __init__(self, redis, fallback: SessionCheck, *, namespace: str):
         self.redis = redis
         self.fallback = fallback
+        self.namespace = namespace
         self.redis_ok = True
 
     async def is_revoked(self, session_id: str, token: str) -> bool:
         try:
-            revoked = bool(await self.redis.exists(revoked_key(session_id)))
+            revoked = bool(await self.redis.exists(revoked_key(self.namespace, session_id)))
             self.redis_ok = True
             return revoked
         except REDIS_ERRORS as exc:

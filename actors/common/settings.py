@@ -19,6 +19,8 @@ class CommonSettings(BaseSettings):
 
     amqp_url: str = shared("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
     redis_url: str = shared("REDIS_URL", "redis://127.0.0.1:6379/0")
+    # Every Redis key starts with it, so two deployments (or test runs) can share a Redis.
+    redis_namespace: str = shared("REDIS_NAMESPACE", "orderflow")
     events_exchange: str = shared("EVENTS_EXCHANGE", "orders")
     public_url: str = shared("PUBLIC_URL", "http://127.0.0.1:8088")
     log_level: str = shared("LOG_LEVEL", "INFO")

@@ -14,6 +14,8 @@ import httpx
 import pytest
 
 from actors.common.db import drop_database
+from actors.common.redis import create_redis
+from actors.common.settings import CommonSettings
 from deployments.stack import StackSettings, free_port, stack_processes
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +28,7 @@ class Stack:
         self.database_url = f"postgresql://postgres@127.0.0.1:5432/orders_e2e_{suffix}"
         self.auth_database_url = f"postgresql://postgres@127.0.0.1:5432/auth_e2e_{suffix}"
         self.exchange = f"orders_e2e_{suffix}"
+        self.redis_namespace = f"orderflow_e2e_{suffix}"
         self.amqp_url = "amqp://guest:guest@127.0.0.1:5672/"
         self.settings = StackSettings(
             run_dir=tmp / "run", serve_port=free_port(), gateway_port=free_port()
@@ -35,6 +38,7 @@ class Stack:
             "ORDERS_DATABASE_URL": self.database_url,
             "AUTH_DATABASE_URL": self.auth_database_url,
             "EVENTS_EXCHANGE": self.exchange,
+            "REDIS_NAMESPACE": self.redis_namespace,
             "ORDERS_RELAY_POLL_S": "0.5",
             # Cheaper hashing keeps the many logins of the tests quick; the cost is a setting.
             "AUTH_BCRYPT_ROUNDS": "8",
@@ -97,6 +101,10 @@ def stack(tmp_path_factory):
         async def clean_up():
             await drop_database(stack.database_url)
             await drop_database(stack.auth_database_url)
+            redis = create_redis(CommonSettings().redis_url)
+            async for key in redis.scan_iter(match=f"{stack.redis_namespace}:*"):
+                await redis.delete(key)
+            await redis.aclose()
             connection = await aio_pika.connect(stack.amqp_url)
             async with connection:
                 channel = await connection.channel()

@@ -23,6 +23,7 @@ from actors.orders.service import OrdersService
 from tests.factories import new_order
 
 SUFFIX = uuid.uuid4().hex[:8]
+NAMESPACE = f"orderflow_test_{SUFFIX}"
 ISSUER, AUDIENCE = "orderflow-auth", "orderflow"
 PASSWORD = "a long enough password"
 
@@ -44,7 +45,7 @@ def keys():
 
 
 def make_auth(pool, redis, keys, orders: OrdersService, **settings) -> AuthService:
-    config = AuthSettings(**({"bcrypt_rounds": 4, "lockout_attempts": 5, "lockout_window_s": 900} | settings))
+    config = AuthSettings(**({"redis_namespace": NAMESPACE, "bcrypt_rounds": 4, "lockout_attempts": 5, "lockout_window_s": 900} | settings))
     return AuthService(pool, redis, keys, config, orders.find_for_customer)
 
 
@@ -52,7 +53,7 @@ def make_auth(pool, redis, keys, orders: OrdersService, **settings) -> AuthServi
 async def redis():
     client = create_redis("redis://127.0.0.1:6379/0")
     yield client
-    async for key in client.scan_iter(match=f"auth:fail:*{SUFFIX}*"):
+    async for key in client.scan_iter(match=f"{NAMESPACE}:*"):
         await client.delete(key)
     await client.aclose()
 
@@ -76,7 +77,7 @@ def auth(auth_pool, redis, keys, orders):
 
 
 def verifier_for(auth: AuthService, keys) -> TokenVerifier:
-    return TokenVerifier(keys, RedisSessionCheck(auth.redis, fallback=auth), issuer=ISSUER, audience=AUDIENCE)
+    return TokenVerifier(keys, RedisSessionCheck(auth.redis, fallback=auth, namespace=NAMESPACE), issuer=ISSUER, audience=AUDIENCE)
 
 
 def email(name: str) -> str:
@@ -167,7 +168,7 @@ async def test_lockout_after_five_failures_per_account_and_its_expiry(auth_pool,
         await auth.login(StaffLogin(email=address, password=PASSWORD), "10.1.0.9")  # even the right one
     assert 1 <= int(locked.value.headers["Retry-After"]) <= 2
     async with asyncio.timeout(10):
-        while await redis.exists(f"auth:fail:account:{address.casefold()}"):
+        while await redis.exists(f"{NAMESPACE}:auth:fail:account:{address.casefold()}"):
             await asyncio.sleep(0.2)
     await auth.login(StaffLogin(email=address, password=PASSWORD), "10.1.0.9")
 
