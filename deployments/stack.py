@@ -26,6 +26,8 @@ from actors.auth.settings import MIGRATIONS as AUTH_MIGRATIONS
 from actors.auth.settings import AuthSettings
 from actors.common.db import create_pool, ensure_database, migrate, with_database
 from actors.common.settings import CommonSettings
+from actors.notification.settings import MIGRATIONS as NOTIFICATION_MIGRATIONS
+from actors.notification.settings import NotificationSettings
 from actors.orders.domain import NewOrder, Status
 from actors.orders.service import OrdersService
 from actors.orders.settings import MIGRATIONS, OrdersSettings
@@ -144,12 +146,14 @@ def _without_password(url: str) -> str:
     return parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl()
 
 
-async def prepare_databases(orders: OrdersSettings, auth: AuthSettings) -> dict[str, list[str]]:
+async def prepare_databases(orders: OrdersSettings, auth: AuthSettings,
+                            notification: NotificationSettings | None = None) -> dict[str, list[str]]:
     """Create each service's database if missing and migrate it; returns what was applied."""
     applied = {}
     for name, url, migrations in [
         ("orders_db", orders.database_url, MIGRATIONS),
         ("auth_db", auth.database_url, AUTH_MIGRATIONS),
+        ("notifications_db", (notification or NotificationSettings()).database_url, NOTIFICATION_MIGRATIONS),
     ]:
         await ensure_database(url)
         applied[name] = await migrate(url, migrations)
@@ -172,6 +176,20 @@ def local_auth_environment(stack: StackSettings) -> AuthSettings:
     os.environ.setdefault("AUTH_BOOTSTRAP_ADMIN_EMAIL", DEV_ADMIN_EMAIL)
     os.environ.setdefault("AUTH_BOOTSTRAP_ADMIN_PASSWORD", DEV_ADMIN_PASSWORD)
     return AuthSettings()
+
+
+def local_notification_environment(stack: StackSettings) -> NotificationSettings:
+    """For a local run: links in notifications point at this gateway, and the webhook gets
+    a secret generated once into the run directory (readable only by its owner)."""
+    os.environ.setdefault("PUBLIC_URL", stack.gateway_url)
+    if not os.environ.get("NOTIFY_WEBHOOK_SECRET"):
+        secret_file = stack.run_dir / "webhook-secret"
+        if not secret_file.exists():
+            secret_file.parent.mkdir(parents=True, exist_ok=True)
+            secret_file.touch(mode=0o600)
+            secret_file.write_text(secrets.token_hex(32))
+        os.environ["NOTIFY_WEBHOOK_SECRET"] = secret_file.read_text().strip()
+    return NotificationSettings()
 
 
 # --- demo data ----------------------------------------------------------------------------

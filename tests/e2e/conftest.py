@@ -28,6 +28,8 @@ class Stack:
         self.database_url = f"postgresql://postgres@127.0.0.1:5432/orders_e2e_{suffix}"
         self.auth_database_url = f"postgresql://postgres@127.0.0.1:5432/auth_e2e_{suffix}"
         self.exchange = f"orders_e2e_{suffix}"
+        self.notifications_database_url = f"postgresql://postgres@127.0.0.1:5432/notifications_e2e_{suffix}"
+        self.notifications_queue = f"notifications_e2e_{suffix}"
         self.redis_namespace = f"orderflow_e2e_{suffix}"
         self.amqp_url = "amqp://guest:guest@127.0.0.1:5672/"
         self.settings = StackSettings(
@@ -38,6 +40,8 @@ class Stack:
             "ORDERS_DATABASE_URL": self.database_url,
             "AUTH_DATABASE_URL": self.auth_database_url,
             "EVENTS_EXCHANGE": self.exchange,
+            "NOTIFY_DATABASE_URL": self.notifications_database_url,
+            "NOTIFY_QUEUE": self.notifications_queue,
             "REDIS_NAMESPACE": self.redis_namespace,
             "ORDERS_RELAY_POLL_S": "0.5",
             # Cheaper hashing keeps the many logins of the tests quick; the cost is a setting.
@@ -101,6 +105,7 @@ def stack(tmp_path_factory):
         async def clean_up():
             await drop_database(stack.database_url)
             await drop_database(stack.auth_database_url)
+            await drop_database(stack.notifications_database_url)
             redis = create_redis(CommonSettings().redis_url)
             async for key in redis.scan_iter(match=f"{stack.redis_namespace}:*"):
                 await redis.delete(key)
@@ -109,6 +114,13 @@ def stack(tmp_path_factory):
             async with connection:
                 channel = await connection.channel()
                 await channel.exchange_delete(stack.exchange)
+                from actors.notification.settings import NotificationSettings
+                from actors.notification.consumer import dead_letter_queue_name, retry_queue_name
+
+                queue = stack.notifications_queue
+                for name in [queue, dead_letter_queue_name(queue),
+                             *(retry_queue_name(queue, d) for d in NotificationSettings().retry_delays_s)]:
+                    await channel.queue_delete(name)
 
         asyncio.run(clean_up())
         assert code == 0, f"orderflow run exited with {code}:\n{stack.tail()}"

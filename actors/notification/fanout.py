@@ -1,0 +1,132 @@
+"""Fan-out of new notifications to the agents connected to this replica.
+
+Every replica LISTENs on PostgreSQL (`notifications_log`, raised by a trigger when a
+notification is committed, whichever replica or path wrote it) and then reads the log
+after the last id it pushed. Ids are assigned in commit order (see store), so each
+subscriber gets every notification exactly once, in id order, with no gap, and a missed
+NOTIFY or a lost LISTEN connection costs only a poll interval.
+
+A subscriber is a bounded queue: when it is full the subscriber is marked dropped (the
+WebSocket handler then closes the connection), so one slow agent never holds up others.
+"""
+
+import asyncio
+import contextlib
+
+import asyncpg
+
+from actors.common.db import CONNECTION_ERRORS
+from actors.common.errors import ServiceUnavailable
+from actors.common.logging import get_logger
+from actors.notification.domain import Notification
+from actors.notification.metrics import WS_CLIENTS, WS_DROPPED
+from actors.notification.service import NotificationService
+
+log = get_logger("fanout")
+
+NOTIFY_CHANNEL = "notifications_log"
+BATCH = 500
+MAX_BACKOFF_S = 10.0
+
+
+class Subscriber:
+    def __init__(self, queue_size: int):
+        self.queue: asyncio.Queue[Notification] = asyncio.Queue(queue_size)
+        self.dropped = asyncio.Event()
+
+    def offer(self, notification: Notification) -> bool:
+        """Queue a notification; False (and dropped) when the subscriber is not keeping up."""
+        if self.dropped.is_set():
+            return False
+        try:
+            self.queue.put_nowait(notification)
+            return True
+        except asyncio.QueueFull:
+            self.dropped.set()
+            WS_DROPPED.inc()
+            return False
+
+
+class NotificationHub:
+    def __init__(self, service: NotificationService, dsn: str, *, poll_s: float = 2.0, queue_size: int = 256):
+        self.service = service
+        self.dsn = dsn
+        self.poll_s = poll_s
+        self.queue_size = queue_size
+        self.subscribers: set[Subscriber] = set()
+        self.last_id: int | None = None
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._listener: asyncpg.Connection | None = None
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="notification-fanout")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+        await self._close_listener()
+        for subscriber in list(self.subscribers):
+            subscriber.dropped.set()
+
+    def subscribe(self) -> Subscriber:
+        """A subscriber that gets every notification committed from now on."""
+        subscriber = Subscriber(self.queue_size)
+        self.subscribers.add(subscriber)
+        WS_CLIENTS.set(len(self.subscribers))
+        # Look once more at once: a row committed just before this subscription was maybe
+        # not pushed yet, and the caller's catch-up read may not have seen it either.
+        self._wake.set()
+        return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+        WS_CLIENTS.set(len(self.subscribers))
+
+    async def _run(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self._ensure_listener()
+                if self.last_id is None:
+                    self.last_id = await self.service.last_id()
+                self._wake.clear()
+                if await self.push_new():
+                    continue
+                backoff = 0.5
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+            except (*CONNECTION_ERRORS, ServiceUnavailable) as exc:
+                log.warning("fan-out cannot read the log (%s); retrying in %.1fs", exc.__class__.__name__, backoff)
+                await self._close_listener()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+            except Exception:
+                log.exception("fan-out failed unexpectedly; retrying")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), MAX_BACKOFF_S)
+
+    async def push_new(self) -> int:
+        """Push the notifications committed since the last push; returns how many."""
+        batch = await self.service.after(self.last_id, BATCH)
+        for notification in batch:
+            for subscriber in list(self.subscribers):
+                subscriber.offer(notification)
+            self.last_id = notification.id
+        return len(batch)
+
+    async def _ensure_listener(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        self._listener = await asyncpg.connect(self.dsn, timeout=5)
+        await self._listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
+
+    async def _close_listener(self) -> None:
+        if self._listener is not None:
+            listener, self._listener = self._listener, None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(listener.close(), 2)

@@ -1,0 +1,69 @@
+"""Use cases of the notification service: turn an order event into a notification in the
+log (once per event, whichever way it arrived), and read the log."""
+
+import asyncpg
+
+from actors.common.db import connection
+from actors.common.events import OrderEvent
+from actors.common.logging import get_logger, order_id_var
+from actors.notification import store
+from actors.notification.domain import Language, Notification, describe
+from actors.notification.metrics import DUPLICATE_EVENTS, NOTIFICATIONS
+from actors.notification.webhook import BadSignature
+
+log = get_logger("notification")
+
+
+class NotificationService:
+    def __init__(self, pool: asyncpg.Pool, *, language: Language, public_url: str, timeout_s: float,
+                 webhook_tolerance_s: int = 300):
+        self.pool = pool
+        self.language = language
+        self.public_url = public_url
+        self.timeout_s = timeout_s
+        self.webhook_tolerance_s = webhook_tolerance_s
+
+    def _connection(self):
+        return connection(self.pool, self.timeout_s)
+
+    async def record(self, event: OrderEvent, *, source: str) -> Notification | None:
+        """Add the event's notification to the log. None when the event was handled before:
+        a redelivered or resent event never makes a second notification."""
+        new = describe(event, language=self.language, public_url=self.public_url)
+        async with self._connection() as conn, conn.transaction():
+            added = await store.add(conn, new, source=source)
+        return self._logged(event, added, source)
+
+    async def record_webhook(self, event: OrderEvent, signature: str) -> Notification | None:
+        """As `record`, for a webhook whose signature was verified; a signature accepted
+        before is a replay and refused (in the same transaction, so a failed attempt does
+        not burn the signature)."""
+        new = describe(event, language=self.language, public_url=self.public_url)
+        async with self._connection() as conn, conn.transaction():
+            if not await store.remember_signature(conn, signature, keep_s=2 * self.webhook_tolerance_s):
+                raise BadSignature("This signature was used before; a webhook is accepted once.")
+            added = await store.add(conn, new, source="webhook")
+        return self._logged(event, added, "webhook")
+
+    def _logged(self, event: OrderEvent, added: Notification | None, source: str) -> Notification | None:
+        order_id_var.set(str(event.data.order_id))
+        if added is None:
+            DUPLICATE_EVENTS.labels(source).inc()
+            log.info("event already notified", extra={"event_id": str(event.id), "source": source})
+        else:
+            NOTIFICATIONS.labels(added.kind, source).inc()
+            log.info("notification added", extra={"notification_id": added.id, "event_id": str(event.id),
+                                                   "kind": added.kind, "source": source})
+        return added
+
+    async def after(self, after_id: int, limit: int) -> list[Notification]:
+        async with self._connection() as conn:
+            return await store.after(conn, after_id, limit)
+
+    async def latest(self, limit: int) -> list[Notification]:
+        async with self._connection() as conn:
+            return await store.latest(conn, limit)
+
+    async def last_id(self) -> int:
+        async with self._connection() as conn:
+            return await store.last_id(conn)

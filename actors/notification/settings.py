@@ -1,0 +1,40 @@
+"""Settings of the notification service (prefix NOTIFY_, plus the shared ones)."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from actors.common.settings import CommonSettings
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class NotificationSettings(CommonSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFY_", extra="ignore", populate_by_name=True)
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/notifications_db"
+    db_pool_size: int = 10
+    # Language of the messages: English or Polish.
+    language: Literal["en", "pl"] = "en"
+
+    # RabbitMQ: the durable queue bound to the `orders` exchange, and how it is consumed.
+    queue: str = "notifications"
+    prefetch: int = Field(32, ge=1, le=1000)
+    # A message whose handling fails (other than the database being down, which is retried
+    # in place) is retried after each of these delays, then moved to the dead-letter queue.
+    retry_delays_s: list[float] = [1.0, 5.0, 30.0]
+    run_consumer: bool = True
+
+    # Webhook: the shared secret (HMAC-SHA256) and how old a signature may be.
+    webhook_secret: str = ""
+    webhook_tolerance_s: int = 300
+
+    # WebSocket: heartbeat interval, and how many pushes may wait for one slow client
+    # (or how long one send may take) before that client is dropped.
+    ws_heartbeat_s: float = 15.0
+    ws_queue_size: int = Field(256, ge=1)
+    ws_send_timeout_s: float = 5.0
+    # The fan-out wakes on LISTEN/NOTIFY; this poll is the fallback when one is missed.
+    fanout_poll_s: float = 2.0

@@ -1,0 +1,108 @@
+"""Talking to Orderflow through the gateway: logging in, keeping an access token fresh,
+and reading the notifications log."""
+
+import time
+
+import httpx
+
+from agent.state import AgentState
+
+PAGE = 500
+
+
+class LoginRequired(RuntimeError):
+    """No usable credentials: run `orderflow-agent login` (or set email and password)."""
+
+
+class ServerError(RuntimeError):
+    """The server answered with something other than what the contract promises."""
+
+
+def _problem(response: httpx.Response) -> str:
+    try:
+        return response.json().get("detail") or response.text[:200]
+    except ValueError:
+        return response.text[:200]
+
+
+class Credentials:
+    """An access token that is refreshed before it expires. Logs in with staff credentials
+    when it has them, else with the refresh token kept on disk; every new refresh token
+    (they rotate) is saved at once."""
+
+    def __init__(self, http: httpx.AsyncClient, state: AgentState, *, email: str | None = None,
+                 password: str | None = None):
+        self.http = http
+        self.state = state
+        self.email = email
+        self.password = password
+        self._access: str | None = None
+        self._expires_at = 0.0
+
+    async def access_token(self, *, renew: bool = False) -> str:
+        if renew or self._access is None or time.monotonic() > self._expires_at - 30:
+            await self._renew()
+        return self._access
+
+    async def login(self) -> None:
+        if not (self.email and self.password):
+            raise LoginRequired("No staff email and password given.")
+        response = await self.http.post("/auth/login", json={"email": self.email, "password": self.password})
+        if response.status_code in (401, 422, 429):
+            raise LoginRequired(f"Login refused: {_problem(response)}")
+        self._take(response)
+
+    async def _renew(self) -> None:
+        token = self.state.refresh_token
+        if token:
+            response = await self.http.post("/auth/refresh", json={"refresh_token": token})
+            if response.status_code == 200:
+                self._take(response)
+                return
+            if response.status_code not in (401, 422):
+                raise ServerError(f"refresh answered {response.status_code}: {_problem(response)}")
+            self.state.forget_refresh_token()
+        if self.email and self.password:
+            await self.login()
+            return
+        raise LoginRequired("The saved session has ended; run `orderflow-agent login` again.")
+
+    def _take(self, response: httpx.Response) -> None:
+        if response.status_code != 200:
+            raise ServerError(f"/auth answered {response.status_code}: {_problem(response)}")
+        pair = response.json()
+        self.state.save_refresh_token(pair["refresh_token"])
+        self._access = pair["access_token"]
+        self._expires_at = time.monotonic() + float(pair.get("expires_in", 300))
+
+
+class NotificationsApi:
+    def __init__(self, http: httpx.AsyncClient, credentials):
+        self.http = http
+        self.credentials = credentials
+
+    async def _get(self, params: dict) -> list[dict]:
+        for renew in (False, True):
+            token = await self.credentials.access_token(renew=renew)
+            response = await self.http.get("/notifications", params=params,
+                                           headers={"Authorization": f"Bearer {token}"})
+            if response.status_code == 401 and not renew:
+                continue  # the token ended early (logout elsewhere, key rotation): renew once
+            if response.status_code != 200:
+                raise ServerError(f"GET /notifications answered {response.status_code}: {_problem(response)}")
+            return response.json()["items"]
+        raise LoginRequired("The server refuses the agent's token.")
+
+    async def after(self, after_id: int) -> list[dict]:
+        """Every notification after `after_id`, oldest first (all pages)."""
+        found: list[dict] = []
+        while True:
+            page = await self._get({"after": after_id, "limit": PAGE})
+            found += page
+            if len(page) < PAGE:
+                return found
+            after_id = page[-1]["id"]
+
+    async def newest_id(self) -> int:
+        page = await self._get({"limit": 1})
+        return page[-1]["id"] if page else 0

@@ -1,0 +1,128 @@
+"""The agent's main loop: connect to the WebSocket, catch up on what was missed, show each
+notification once, and reconnect with back-off whenever the connection goes.
+
+Ids in the notifications log are handed out in commit order, so "show only ids above the
+last one shown" is enough for never twice and never a gap: the catch-up read after each
+(re)connect fills in everything up to the moment the server started pushing.
+"""
+
+import asyncio
+import json
+import random
+from typing import Protocol
+
+import httpx
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+from actors.common.logging import get_logger
+from agent.api import Credentials, LoginRequired, NotificationsApi, ServerError
+from agent.desktop import Alert
+from agent.settings import AgentSettings
+from agent.state import AgentState
+
+log = get_logger("agent")
+
+CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN = 4401, 4403
+CONNECTION_ERRORS = (OSError, TimeoutError, ConnectionClosed, InvalidHandshake, httpx.HTTPError, ServerError)
+
+
+class Alerts(Protocol):
+    async def show(self, alert: Alert) -> float | None: ...
+
+
+class NotAllowed(RuntimeError):
+    """The account is not staff: retrying will not help."""
+
+
+class Agent:
+    def __init__(self, settings: AgentSettings, credentials: Credentials, alerts: Alerts, state: AgentState,
+                 api: NotificationsApi):
+        self.settings = settings
+        self.credentials = credentials
+        self.alerts = alerts
+        self.state = state
+        self.api = api
+        self.last_id = state.last_id
+        self.connected = asyncio.Event()
+
+    async def run(self) -> None:
+        """Run until cancelled; returns only when logging in is impossible (LoginRequired,
+        NotAllowed are raised)."""
+        backoff = self.settings.reconnect_initial_s
+        while True:
+            try:
+                await self._start_point()
+                await self._session()
+                backoff = self.settings.reconnect_initial_s
+            except ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd else None
+                if code == CLOSE_FORBIDDEN:
+                    raise NotAllowed(f"The server refuses this account: {closed.rcvd.reason}") from None
+                if code == CLOSE_UNAUTHORIZED:
+                    log.info("the server wants a fresh token; renewing it")
+                    await self.credentials.access_token(renew=True)
+                log.warning("connection to %s closed (%s); reconnecting in %.1fs", self.settings.server,
+                            closed.rcvd or "no close frame", backoff)
+            except InvalidStatus as exc:
+                log.warning("the server refused the WebSocket (%s); retrying in %.1fs",
+                            exc.response.status_code, backoff)
+            except LoginRequired:
+                raise
+            except CONNECTION_ERRORS as exc:
+                log.warning("cannot reach %s (%s: %s); retrying in %.1fs", self.settings.server,
+                            exc.__class__.__name__, exc, backoff)
+            self.connected.clear()
+            await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+            backoff = min(backoff * 2, self.settings.reconnect_max_s)
+
+    async def _start_point(self) -> None:
+        """On the very first run start at the newest notification: a new PC does not
+        replay the whole history."""
+        if self.last_id is None:
+            self._remember(await self.api.newest_id())
+            log.info("first run: starting after notification %d", self.last_id)
+
+    async def _session(self) -> None:
+        token = await self.credentials.access_token()
+        async with connect(self.settings.ws_url, additional_headers={"Authorization": f"Bearer {token}"},
+                           open_timeout=self.settings.request_timeout_s, ping_interval=20,
+                           ping_timeout=20, max_size=2**20) as ws:
+            log.info("connected to %s", self.settings.ws_url)
+            # Pushes wait in the socket while the catch-up read runs; any already shown are skipped.
+            for item in await self.api.after(self.last_id):
+                await self.deliver(item)
+            self.connected.set()
+            while True:
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), self.settings.silence_timeout_s)
+                except TimeoutError:
+                    log.warning("no heartbeat for %.0fs; reconnecting", self.settings.silence_timeout_s)
+                    return
+                message = json.loads(raw)
+                if isinstance(message, dict) and "id" in message:
+                    await self.deliver(message)
+
+    async def deliver(self, item: dict) -> None:
+        """Show one notification unless it was shown before; log it either way."""
+        notification_id = int(item["id"])
+        if self.last_id is not None and notification_id <= self.last_id:
+            return
+        accepted_at = await self.alerts.show(
+            Alert(title=item["title"], message=item["message"], url=item["url"],
+                  urgency=item.get("urgency", "normal"))
+        )
+        log.info(
+            "notification %d %s: %s — %s", notification_id,
+            "shown" if accepted_at is not None else "kept in the log only (no notification server)",
+            item["title"], item["message"],
+            extra={"notification_id": notification_id, "order_id": item.get("order_id"),
+                   "status": item.get("status"), "kind": item.get("kind"), "url": item["url"],
+                   "shown": accepted_at is not None, "dbus_at": accepted_at},
+        )
+        self._remember(notification_id)
+
+    def _remember(self, notification_id: int) -> None:
+        self.last_id = notification_id
+        self.state.save_last_id(notification_id)
+

@@ -1,0 +1,36 @@
+"""Agent settings (prefix ORDERFLOW_AGENT_), with the command line able to override them."""
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _xdg(name: str, fallback: str) -> Path:
+    return Path(os.environ.get(name) or Path.home() / fallback) / "orderflow"
+
+
+class AgentSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORDERFLOW_AGENT_", extra="ignore")
+
+    # The gateway (the same address the admin panel is on).
+    server: str = "http://127.0.0.1:8088"
+    # Staff credentials; without them the refresh token saved by `orderflow-agent login` is used.
+    email: str | None = None
+    password: str | None = None
+    config_dir: Path = Field(default_factory=lambda: _xdg("XDG_CONFIG_HOME", ".config"))
+    log_file: Path = Field(default_factory=lambda: _xdg("XDG_STATE_HOME", ".local/state") / "agent.log")
+    app_name: str = "Orderflow"
+    # Reconnect back-off, and how long a silent connection (no notification, no heartbeat)
+    # is trusted before it is replaced.
+    reconnect_initial_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    silence_timeout_s: float = 45.0
+    request_timeout_s: float = 10.0
+
+    @property
+    def ws_url(self) -> str:
+        base = self.server.rstrip("/")
+        scheme, _, rest = base.partition("://")
+        return f"{'wss' if scheme == 'https' else 'ws'}://{rest}/notifications/ws"

@@ -1,0 +1,55 @@
+"""What the agent keeps on disk, in its config directory (~/.config/orderflow/), each file
+readable by its owner only and replaced atomically:
+
+    refresh-token            the rotating refresh token (never the password)
+    last-notification-id     the id of the last notification shown, so a restart or a
+                             reconnect catches up from there and never shows one twice
+"""
+
+import os
+from pathlib import Path
+
+REFRESH_TOKEN = "refresh-token"
+LAST_ID = "last-notification-id"
+
+
+class AgentState:
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    def _write(self, name: str, text: str) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = self.directory / name
+        temporary = target.with_name(f".{name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, text.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.chmod(temporary, 0o600)  # whatever the umask
+        os.replace(temporary, target)
+
+    def _read(self, name: str) -> str | None:
+        try:
+            return (self.directory / name).read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    @property
+    def refresh_token(self) -> str | None:
+        return self._read(REFRESH_TOKEN)
+
+    def save_refresh_token(self, token: str) -> None:
+        self._write(REFRESH_TOKEN, token)
+
+    def forget_refresh_token(self) -> None:
+        (self.directory / REFRESH_TOKEN).unlink(missing_ok=True)
+
+    @property
+    def last_id(self) -> int | None:
+        text = self._read(LAST_ID)
+        return int(text) if text and text.isascii() and text.isdigit() else None
+
+    def save_last_id(self, notification_id: int) -> None:
+        self._write(LAST_ID, str(notification_id))

@@ -1,0 +1,247 @@
+"""The notification service over HTTP and WebSocket (API.md, Notification) and its Ray
+Serve deployment.
+
+`api` is a plain FastAPI app that Serve wraps with `@serve.ingress`; `create_api` builds
+another one for tests, with their own settings and token verifier.
+"""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+from ray import serve
+from ray.serve import Application
+
+from actors.common.db import create_pool, migrate
+from actors.common.errors import Forbidden, Problem, Unprocessable
+from actors.common.events import OrderEvent
+from actors.common.logging import configure_logging, get_logger
+from actors.common.redis import create_redis
+from actors.common.security import STAFF, Principal, TokenVerifier, require_roles
+from actors.notification import webhook
+from actors.notification.consumer import EventConsumer
+from actors.notification.domain import Notification
+from actors.notification.fanout import NotificationHub, Subscriber
+from actors.notification.service import NotificationService
+from actors.notification.settings import MIGRATIONS, NotificationSettings
+from deployments.http import CurrentUser, create_service_api, create_verifier, current_user, readiness
+
+log = get_logger("notification")
+
+MAX_PAGE = 500
+# WebSocket close codes: 4401/4403 mirror HTTP 401/403 (the agent refreshes its token on
+# 4401); 1013 "try again later" for a client that is too slow or a replica not ready.
+CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN, CLOSE_TRY_AGAIN = 4401, 4403, 1013
+
+VerifierFactory = Callable[[NotificationSettings, object], TokenVerifier]
+
+
+class NotificationPage(BaseModel):
+    items: list[Notification]
+
+
+class WebhookAccepted(BaseModel):
+    event_id: str
+    notification_id: int | None
+    duplicate: bool
+
+
+def create_api(settings: NotificationSettings | None = None,
+               verifier_factory: VerifierFactory = create_verifier) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        config = settings or NotificationSettings()
+        configure_logging("notification", config.log_level)
+        await migrate(config.database_url, MIGRATIONS)
+        pool = await create_pool(config.database_url, max_size=config.db_pool_size,
+                                 timeout_s=config.dependency_timeout_s)
+        service = NotificationService(pool, language=config.language, public_url=config.public_url,
+                                      timeout_s=config.dependency_timeout_s,
+                                      webhook_tolerance_s=config.webhook_tolerance_s)
+        hub = NotificationHub(service, config.database_url, poll_s=config.fanout_poll_s,
+                              queue_size=config.ws_queue_size)
+        consumer = EventConsumer(
+            config.amqp_url, lambda event: service.record(event, source="rabbitmq"),
+            exchange=config.events_exchange, queue=config.queue, prefetch=config.prefetch,
+            retry_delays_s=config.retry_delays_s,
+        )
+        redis = create_redis(config.redis_url)
+        app.state.settings = config
+        app.state.notifications = service
+        app.state.hub = hub
+        app.state.consumer = consumer
+        app.state.verifier = verifier_factory(config, redis)
+        hub.start()
+        if config.run_consumer:
+            consumer.start()
+        try:
+            yield
+        finally:
+            if config.run_consumer:
+                await consumer.stop()
+            await hub.stop()
+            await redis.aclose()
+            await pool.close()
+
+    app = create_service_api("notification", title="Orderflow notifications", lifespan=lifespan)
+    # Added as they are (include_router refuses the prefix-less "" path of the list route).
+    app.router.routes.extend(routes.routes)
+    return app
+
+
+routes = APIRouter()
+
+
+def notification_service(request: Request) -> NotificationService:
+    return request.app.state.notifications
+
+
+Notifications = Annotated[NotificationService, Depends(notification_service)]
+
+
+@routes.get("/ready", tags=["operations"], summary="Readiness: the database answers; RabbitMQ is reported")
+async def ready(request: Request, notifications: Notifications) -> JSONResponse:
+    """Ready when PostgreSQL answers. RabbitMQ is reported but does not make the service
+    unready: the log, catch-up, the WebSocket and the webhook work without it, and events
+    wait in the durable queue."""
+    state = request.app.state
+
+    async def database() -> dict:
+        return {"last_notification_id": await notifications.last_id(), "agents_connected": len(state.hub.subscribers)}
+
+    async def broker() -> None:
+        if state.settings.run_consumer and not state.consumer.broker_ok:
+            raise ConnectionError("not consuming")
+
+    return await readiness("notification", required={"postgresql": database}, optional={"rabbitmq": broker},
+                           timeout_s=notifications.timeout_s)
+
+
+@routes.get("", response_model=NotificationPage, summary="Notifications after an id (catch-up), oldest first")
+async def list_notifications(
+    notifications: Notifications,
+    user: CurrentUser,
+    after: Annotated[int | None, Query(ge=0, le=2**63 - 1, description="Last id the caller has; "
+                                       "without it, the newest `limit` notifications")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+) -> NotificationPage:
+    require_roles(user, *STAFF)
+    if after is None:
+        return NotificationPage(items=await notifications.latest(limit))
+    return NotificationPage(items=await notifications.after(after, limit))
+
+
+@routes.post("/webhooks/orders", status_code=202, response_model=WebhookAccepted,
+             summary="An order event, signed with the webhook secret")
+async def order_webhook(
+    request: Request,
+    notifications: Notifications,
+    x_orderflow_signature: Annotated[str | None, Header()] = None,
+) -> WebhookAccepted:
+    config: NotificationSettings = request.app.state.settings
+    if not config.webhook_secret:
+        raise Forbidden("Webhooks are turned off here: NOTIFY_WEBHOOK_SECRET is not set.")
+    body = await request.body()
+    signature = webhook.verify(config.webhook_secret, x_orderflow_signature, body, now=time.time(),
+                               tolerance_s=config.webhook_tolerance_s)
+    try:
+        event = OrderEvent.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        raise Unprocessable("The body is not an order event (API.md, Events); see `errors`.",
+                            errors=errors) from None
+    added = await notifications.record_webhook(event, signature)
+    return WebhookAccepted(event_id=str(event.id), notification_id=added.id if added else None,
+                           duplicate=added is None)
+
+
+async def staff_on_websocket(websocket: WebSocket) -> Principal:
+    """The shared token check, with the token in `Authorization` or in `?token=` (browsers
+    cannot set headers on a WebSocket); staff only."""
+    token = websocket.query_params.get("token")
+    if token:
+        user = await websocket.app.state.verifier.verify(token)
+    else:
+        user = await current_user(websocket)
+    return require_roles(user, *STAFF)
+
+
+@routes.websocket("/ws")
+async def notifications_ws(websocket: WebSocket) -> None:
+    """Pushes every new notification as JSON, and `{"type": "heartbeat"}` when idle."""
+    try:
+        await staff_on_websocket(websocket)
+    except Problem as problem:
+        code = {401: CLOSE_UNAUTHORIZED, 403: CLOSE_FORBIDDEN}.get(problem.status, CLOSE_TRY_AGAIN)
+        await websocket.accept()
+        await websocket.close(code=code, reason=problem.detail[:120])
+        return
+    hub: NotificationHub = websocket.app.state.hub
+    if hub.last_id is None:
+        await websocket.accept()
+        await websocket.close(code=CLOSE_TRY_AGAIN, reason="The notification log is not reachable yet.")
+        return
+    # Subscribed before the handshake completes: everything committed from here on is pushed,
+    # and what came before is in the agent's catch-up read, which it makes after connecting.
+    subscriber = hub.subscribe()
+    try:
+        await websocket.accept()
+        await _push(websocket, subscriber, websocket.app.state.settings)
+    finally:
+        hub.unsubscribe(subscriber)
+
+
+async def _push(websocket: WebSocket, subscriber: Subscriber, config: NotificationSettings) -> None:
+    async def until_client_leaves() -> None:
+        with contextlib.suppress(WebSocketDisconnect):
+            while True:
+                await websocket.receive_text()  # agents send nothing; this notices them leave
+
+    leaving = asyncio.create_task(until_client_leaves())
+    dropped = asyncio.create_task(subscriber.dropped.wait())
+    try:
+        while True:
+            next_one = asyncio.create_task(subscriber.queue.get())
+            done, _ = await asyncio.wait({next_one, leaving, dropped}, timeout=config.ws_heartbeat_s,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if next_one not in done:
+                next_one.cancel()
+            if leaving in done:
+                return
+            if dropped in done:
+                log.warning("agent dropped: it did not keep up with the notifications")
+                await websocket.close(code=CLOSE_TRY_AGAIN, reason="Too slow; reconnect and catch up.")
+                return
+            message = next_one.result().model_dump(mode="json") if next_one in done else {"type": "heartbeat"}
+            try:
+                await asyncio.wait_for(websocket.send_json(message), config.ws_send_timeout_s)
+            except TimeoutError:
+                subscriber.dropped.set()
+    except (WebSocketDisconnect, RuntimeError, OSError):
+        return  # the client went away mid-send
+    finally:
+        leaving.cancel()
+        dropped.cancel()
+
+
+api = create_api()
+
+
+@serve.deployment(
+    max_ongoing_requests=256,
+    autoscaling_config={"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 64},
+    ray_actor_options={"num_cpus": 0.25},
+)
+@serve.ingress(api)
+class NotificationDeployment:
+    """One replica of the notification API; each consumes from the shared queue and pushes
+    to the agents connected to it. Scaling is declared above and in serve_config.yaml."""
+
+
+def build_app(args: dict | None = None) -> Application:
+    return NotificationDeployment.bind()

@@ -1,0 +1,231 @@
+"""The notification app over HTTP and WebSocket, served by uvicorn on real PostgreSQL,
+RabbitMQ and Redis: who may read the log, catch-up, the signed webhook, and pushes that
+cross replicas."""
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from actors.notification import webhook
+from tests.integration.notification_support import (  # noqa: F401 (fixtures)
+    PUBLIC_URL,
+    WEBHOOK_SECRET,
+    make_server,
+    notification_queue,
+    notifications_db,
+    order_event,
+    publish_event,
+    settings_for,
+    status_event,
+    tokens,
+)
+from tests.integration.support import wait_until
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+async def server(notifications_db, notification_queue, exchange_name, make_server):
+    return await make_server(settings_for(notifications_db, notification_queue, exchange_name))
+
+
+@pytest.fixture
+def staff(server, tokens):
+    headers = {"Authorization": f"Bearer {tokens.token('warehouse')}"}
+    return httpx.AsyncClient(base_url=server.url, headers=headers, timeout=10)
+
+
+def signed(body: bytes, *, at: float | None = None, secret: str = WEBHOOK_SECRET) -> dict:
+    return {"X-Orderflow-Signature": webhook.sign(secret, int(at if at is not None else time.time()), body),
+            "Content-Type": "application/json"}
+
+
+async def post_webhook(client, body: bytes, headers: dict) -> httpx.Response:
+    return await client.post("/notifications/webhooks/orders", content=body, headers=headers)
+
+
+async def items(client, **params) -> list[dict]:
+    response = await client.get("/notifications", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()["items"]
+
+
+# --- reading the log ------------------------------------------------------------------------
+
+
+async def test_only_staff_read_the_log(server, tokens):
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        anonymous = await client.get("/notifications")
+        customer = await client.get("/notifications",
+                                    headers={"Authorization": f"Bearer {tokens.token('customer')}"})
+        forged = await client.get("/notifications", headers={"Authorization": "Bearer not.a.token"})
+        admin = await client.get("/notifications", headers={"Authorization": f"Bearer {tokens.token('admin')}"})
+    assert (anonymous.status_code, customer.status_code, forged.status_code, admin.status_code) == (401, 403, 401, 200)
+    for refused in (anonymous, customer, forged):
+        assert refused.headers["content-type"] == PROBLEM
+        assert {"type", "title", "status", "detail"} <= set(refused.json())
+
+
+@pytest.mark.parametrize("params", [{"after": "-1"}, {"after": "x"}, {"limit": "0"}, {"limit": "501"},
+                                    {"after": str(2**63)}])
+async def test_bad_catch_up_parameters_are_422_problems(staff, params):
+    async with staff:
+        response = await staff.get("/notifications", params=params)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+
+
+async def test_catch_up_after_an_id_in_order(staff):
+    async with staff:
+        events = [order_event(number=f"ORD-2026-{n:06d}") for n in range(1, 8)]
+        for event in events:
+            response = await post_webhook(staff, event.model_dump_json().encode(),
+                                          signed(event.model_dump_json().encode()))
+            assert response.status_code == 202, response.text
+        everything = await items(staff, after=0)
+        assert [i["event_id"] for i in everything] == [str(e.id) for e in events]
+        ids = [i["id"] for i in everything]
+        assert ids == sorted(ids)
+        assert [i["id"] for i in await items(staff, after=ids[2], limit=2)] == ids[3:5]
+        assert await items(staff, after=ids[-1]) == []
+        assert [i["id"] for i in await items(staff, limit=2)] == ids[-2:]  # no `after`: the newest
+        first = everything[0]
+        assert set(first) >= {"id", "event_id", "order_id", "order_number", "kind", "title", "message", "url",
+                              "created_at"}
+        assert first["order_number"] == "ORD-2026-000001" and first["kind"] == "order_created"
+        assert first["url"] == f"{PUBLIC_URL}/admin/orders/{events[0].data.order_id}"
+
+
+# --- the webhook ------------------------------------------------------------------------------
+
+
+async def test_a_signed_webhook_is_accepted_once_and_replay_is_refused(staff):
+    event = status_event("cancelled", "paid", number="ORD-2026-000100")
+    body = event.model_dump_json().encode()
+    headers = signed(body)
+    async with staff:
+        accepted = await post_webhook(staff, body, headers)
+        assert accepted.status_code == 202, accepted.text
+        assert accepted.json()["duplicate"] is False
+        [notification] = await items(staff, after=0)
+        assert notification["kind"] == "order_cancelled" and notification["urgency"] == "critical"
+        assert notification["id"] == accepted.json()["notification_id"]
+
+        replayed = await post_webhook(staff, body, headers)
+        assert replayed.status_code == 401
+        assert replayed.headers["content-type"] == PROBLEM
+        assert "used before" in replayed.json()["detail"]
+
+        # The same event freshly signed (a sender's retry) is accepted and adds nothing.
+        resent = await post_webhook(staff, body, signed(body, at=time.time() + 1))
+        assert resent.status_code == 202 and resent.json()["duplicate"] is True
+        assert len(await items(staff, after=0)) == 1
+
+
+@pytest.mark.parametrize("case", ["wrong secret", "changed body", "old", "future", "no header", "garbage header",
+                                  "no v1", "short hex"])
+async def test_bad_webhook_signatures_are_401_and_add_nothing(staff, case):
+    event = order_event()
+    body = event.model_dump_json().encode()
+    now = time.time()
+    headers = {
+        "wrong secret": signed(body, secret="not-the-secret"),
+        "changed body": signed(body.replace(b"ORD-", b"ORX-")),
+        "old": signed(body, at=now - 301),
+        "future": signed(body, at=now + 301),
+        "no header": {"Content-Type": "application/json"},
+        "garbage header": {"X-Orderflow-Signature": "hello"},
+        "no v1": {"X-Orderflow-Signature": f"t={int(now)}"},
+        "short hex": {"X-Orderflow-Signature": f"t={int(now)},v1=abc123"},
+    }[case]
+    async with staff:
+        response = await post_webhook(staff, body, headers)
+        assert response.status_code == 401, response.text
+        assert response.headers["content-type"] == PROBLEM
+        assert response.json()["type"] == "urn:orderflow:problem:bad-signature"
+        assert await items(staff, after=0) == []
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"{}", b'{"type": "order.deleted"}', b"[]"])
+async def test_a_signed_webhook_that_is_not_an_event_is_a_422(staff, body):
+    async with staff:
+        response = await post_webhook(staff, body, signed(body))
+        assert response.status_code == 422
+        assert response.headers["content-type"] == PROBLEM
+        assert await items(staff, after=0) == []
+
+
+async def test_webhooks_are_off_without_a_secret(notifications_db, notification_queue, exchange_name, make_server):
+    server = await make_server(settings_for(notifications_db, notification_queue, exchange_name, webhook_secret="",
+                                            run_consumer=False))
+    body = order_event().model_dump_json().encode()
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        response = await post_webhook(client, body, signed(body, secret=""))
+    assert response.status_code == 403 and response.headers["content-type"] == PROBLEM
+
+
+# --- the WebSocket ----------------------------------------------------------------------------
+
+
+async def _close_code(url: str, headers: dict | None = None) -> int:
+    async with connect(url, additional_headers=headers or {}) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    return closed.value.rcvd.code
+
+
+async def test_the_websocket_is_for_staff_only(server, tokens):
+    assert await _close_code(server.ws_url) == 4401
+    assert await _close_code(server.ws_url, {"Authorization": "Bearer nonsense"}) == 4401
+    assert await _close_code(f"{server.ws_url}?token={tokens.token('customer')}") == 4403
+    expired = tokens.token("admin", lifetime_s=-60)
+    assert await _close_code(server.ws_url, {"Authorization": f"Bearer {expired}"}) == 4401
+
+
+async def test_pushes_cross_replicas_and_heartbeats_keep_idle_connections(
+        notifications_db, notification_queue, exchange_name, make_server, tokens):
+    """Two replicas on one log: an event consumed by either, or posted to either's webhook,
+    reaches agents on both, once each and in id order."""
+    config = settings_for(notifications_db, notification_queue, exchange_name)
+    first, second = await make_server(config), await make_server(config)
+    staff = tokens.token("warehouse")
+    async with connect(first.ws_url, additional_headers={"Authorization": f"Bearer {staff}"}) as on_first, \
+            connect(f"{second.ws_url}?token={staff}") as on_second:
+        heartbeat = json.loads(await asyncio.wait_for(on_second.recv(), 10))
+        assert heartbeat == {"type": "heartbeat"}
+
+        by_broker = [order_event(number=f"ORD-2026-{n:06d}") for n in range(5)]
+        for event in by_broker:
+            await publish_event(exchange_name, event)
+        by_webhook = status_event("shipped", "packed")
+        body = by_webhook.model_dump_json().encode()
+        async with httpx.AsyncClient(base_url=second.url) as client:
+            assert (await post_webhook(client, body, signed(body))).status_code == 202
+
+        expected = {str(e.id) for e in [*by_broker, by_webhook]}
+        for ws in (on_first, on_second):
+            got = []
+            while len(got) < len(expected):
+                message = json.loads(await asyncio.wait_for(ws.recv(), 15))
+                if message.get("type") != "heartbeat":
+                    got.append(message)
+            assert {m["event_id"] for m in got} == expected
+            assert [m["id"] for m in got] == sorted(m["id"] for m in got)
+
+
+async def test_ready_names_its_dependencies(server):
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        await wait_until(lambda: _ready(client), timeout_s=15, what="readiness with RabbitMQ consumed")
+        body = (await client.get("/notifications/ready")).json()
+    assert body["status"] == "ready" and body["checks"]["postgresql"] == "ok"
+    assert body["checks"]["last_notification_id"] == 0 and body["checks"]["agents_connected"] == 0
+
+
+async def _ready(client) -> bool:
+    response = await client.get("/notifications/ready")
+    return response.status_code == 200 and response.json()["checks"]["rabbitmq"] == "ok"
