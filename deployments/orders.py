@@ -27,10 +27,11 @@ from actors.orders.domain import HistoryEntry, NewOrder, Order, Status
 from actors.orders.relay import OutboxRelay
 from actors.orders.service import OrdersService
 from actors.orders.settings import MIGRATIONS, OrdersSettings
-from actors.orders.store import Cursor, OrderFilter
+from actors.orders.store import ChangeCursor, Cursor, OrderFilter
 from deployments.http import CurrentUser, create_service_api, create_verifier, readiness
 
 MAX_PAGE = 200
+MAX_CHANGES_PAGE = 5000
 
 
 @contextlib.asynccontextmanager
@@ -258,6 +259,14 @@ class OrdersDeployment:
         # self.app: the app this replica serves (the module's `api` is a different copy here).
         order_id = await self.app.state.orders.find_for_customer(number, email)
         return str(order_id) if order_id else None
+
+    async def orders_changed_since(self, updated_at: str | None, order_id: str | None, limit: int) -> list[dict]:
+        """For analytics' incremental sync, through a Serve handle only: orders changed after
+        the keyset position (updated_at, id), oldest first, as the API shows them."""
+        limit = min(max(int(limit), 1), MAX_CHANGES_PAGE)
+        after = ChangeCursor(datetime.fromisoformat(updated_at), uuid.UUID(order_id)) if updated_at else None
+        orders = await self.app.state.orders.changed_since(after, limit)
+        return [order.model_dump(mode="json") for order in orders]
 
 
 def build_app(args: dict | None = None) -> Application:

@@ -108,6 +108,11 @@ class OrdersService:
         async with self._connection() as conn:
             return await store.list_orders(conn, flt, limit, after)
 
+    async def changed_since(self, after: store.ChangeCursor | None, limit: int) -> list[Order]:
+        """Orders changed after `after` (or all), oldest change first: incremental sync."""
+        async with self._connection() as conn:
+            return await store.list_changed(conn, after, limit)
+
     async def change_status(
         self, order_id: uuid.UUID, target: Status, *, by: str, expected_version: int | None
     ) -> Order:

@@ -34,6 +34,12 @@ class Cursor:
     id: uuid.UUID
 
 
+@dataclass(frozen=True)
+class ChangeCursor:
+    updated_at: datetime
+    id: uuid.UUID
+
+
 def _order(row: asyncpg.Record) -> Order:
     return Order(
         id=row["id"],
@@ -109,6 +115,20 @@ async def list_orders(
         sql += " WHERE " + " AND ".join(where)
     sql += f" ORDER BY o.created_at DESC, o.id DESC LIMIT {arg(limit)}"
     return [_order(r) for r in await conn.fetch(sql, *args)]
+
+
+async def list_changed(conn: asyncpg.Connection, after: ChangeCursor | None, limit: int) -> list[Order]:
+    """Oldest change first, keyset on (updated_at, id) (orders_updated_idx): what
+    incremental readers such as analytics follow."""
+    if after is None:
+        rows = await conn.fetch(f"SELECT {_ORDER_COLUMNS} FROM orders o ORDER BY o.updated_at, o.id LIMIT $1", limit)
+    else:
+        rows = await conn.fetch(
+            f"""SELECT {_ORDER_COLUMNS} FROM orders o WHERE (o.updated_at, o.id) > ($1, $2)
+                ORDER BY o.updated_at, o.id LIMIT $3""",
+            after.updated_at, after.id, limit,
+        )
+    return [_order(r) for r in rows]
 
 
 async def set_status(conn: asyncpg.Connection, order_id: uuid.UUID, status: Status, by: str) -> Order:
