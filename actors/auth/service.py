@@ -46,15 +46,18 @@ class AuthService:
         self.find_order = find_order
         # Checked against when the email is unknown, so both failures cost one bcrypt.
         self._dummy_hash = hash_password("no-such-account-password", settings.bcrypt_rounds)
+        self._hashing = asyncio.Semaphore(settings.max_concurrent_hashes)
 
     def _connection(self):
         return connection(self.pool, self.settings.dependency_timeout_s)
 
     async def _hash(self, password: str) -> str:
-        return await asyncio.to_thread(hash_password, password, self.settings.bcrypt_rounds)
+        async with self._hashing:
+            return await asyncio.to_thread(hash_password, password, self.settings.bcrypt_rounds)
 
     async def _verify(self, password: str, password_hash: str) -> bool:
-        return await asyncio.to_thread(verify_password, password, password_hash)
+        async with self._hashing:
+            return await asyncio.to_thread(verify_password, password, password_hash)
 
     # --- accounts ---------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from actors.common.settings import CommonSettings
@@ -22,6 +23,9 @@ class AuthSettings(CommonSettings):
     access_token_ttl_s: int = 15 * 60
     refresh_token_ttl_s: int = 30 * 24 * 3600
     bcrypt_rounds: int = 12
+    # bcrypt hashes at once per replica; more wait their turn, so a flood of logins takes
+    # this many cores at most and leaves the rest to the requests that need microseconds.
+    max_concurrent_hashes: int = Field(1, ge=1)
     lockout_attempts: int = 5
     lockout_window_s: int = 15 * 60
     # Behind the gateway the client's address comes from X-Real-IP, which nginx sets.

@@ -2,6 +2,7 @@
 
 import asyncio
 import statistics
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from actors.auth.domain import OrderLogin, Registration, StaffLogin, access_claims
 from actors.auth.keys import SigningKeys
+import actors.auth.service
 from actors.auth.service import AuthService
 from actors.auth.settings import MIGRATIONS, AuthSettings
 from actors.common.db import create_pool, drop_database, ensure_database, migrate
@@ -310,3 +312,29 @@ async def test_garbage_and_unknown_kid_are_refused(auth, keys, genuine):
     other = SigningKeys(Ed25519PrivateKey.generate())
     with pytest.raises(InvalidToken, match="unknown key"):
         await verifier.verify(other.sign(genuine[0]))
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+async def test_bcrypt_runs_at_most_max_concurrent_hashes_at_once(auth_pool, redis, keys, orders, monkeypatch, limit):
+    auth = make_auth(auth_pool, redis, keys, orders, max_concurrent_hashes=limit)
+    _, address = await registered(auth)
+    running, peak, lock = 0, 0, threading.Lock()
+    real_verify = actors.auth.service.verify_password
+
+    def counting_verify(password, password_hash):
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        try:
+            time.sleep(0.05)  # long enough for the other logins to pile up behind it
+            return real_verify(password, password_hash)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(actors.auth.service, "verify_password", counting_verify)
+    pairs = await asyncio.gather(*(auth.login(StaffLogin(email=address, password=PASSWORD), "10.3.0.1")
+                                   for _ in range(6)))
+    assert len({p.refresh_token for p in pairs}) == 6
+    assert peak == limit
