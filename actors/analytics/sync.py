@@ -19,8 +19,8 @@ class OrderSource(Protocol):
 def start_position(watermark: Watermark | None, overlap: timedelta) -> Watermark | None:
     """Where a refresh starts reading: a little before the newest change seen, so a change
     stamped earlier but committed later than it is not missed (re-read changes are no-ops)."""
-    if watermark is None:
-        return None
+    if watermark is None or overlap <= timedelta(0):
+        return watermark
     return Watermark(watermark.updated_us - overlap // timedelta(microseconds=1), NIL_ID)
 
 

@@ -130,6 +130,7 @@ def test_start_position_overlaps_the_newest_change():
     mark = Watermark(to_micros(T0), str(uuid.uuid4()))
     assert start_position(None, timedelta(seconds=5)) is None
     assert start_position(mark, timedelta(seconds=5)) == Watermark(to_micros(T0 - timedelta(seconds=5)), NIL_ID)
+    assert start_position(mark, timedelta(0)) == mark  # exactly after the newest change
 
 
 class PagedSource:
