@@ -265,8 +265,7 @@ class OrdersDeployment:
         the keyset position (updated_at, id), oldest first, as the API shows them."""
         limit = min(max(int(limit), 1), MAX_CHANGES_PAGE)
         after = ChangeCursor(datetime.fromisoformat(updated_at), uuid.UUID(order_id)) if updated_at else None
-        orders = await self.app.state.orders.changed_since(after, limit)
-        return [order.model_dump(mode="json") for order in orders]
+        return await self.app.state.orders.changed_since(after, limit)
 
 
 def build_app(args: dict | None = None) -> Application:

@@ -108,8 +108,9 @@ class OrdersService:
         async with self._connection() as conn:
             return await store.list_orders(conn, flt, limit, after)
 
-    async def changed_since(self, after: store.ChangeCursor | None, limit: int) -> list[Order]:
-        """Orders changed after `after` (or all), oldest change first: incremental sync."""
+    async def changed_since(self, after: store.ChangeCursor | None, limit: int) -> list[dict]:
+        """Orders changed after `after` (or all), oldest change first, in the API's JSON
+        form: incremental sync."""
         async with self._connection() as conn:
             return await store.list_changed(conn, after, limit)
 

@@ -26,7 +26,7 @@ class OrdersServiceSource:
 
     async def changed_since(self, after: Watermark | None, limit: int) -> list[dict]:
         cursor = ChangeCursor(after.updated_at, uuid.UUID(after.order_id)) if after else None
-        page = [o.model_dump(mode="json") for o in await self.orders.changed_since(cursor, limit)]
+        page = await self.orders.changed_since(cursor, limit)
         self.handed_out += len(page)
         return page
 

@@ -155,3 +155,16 @@ async def test_a_new_replica_starts_from_the_snapshot_and_then_syncs_incremental
     assert await newcomer.refresh() == 1
     assert newcomer_source.handed_out == 1  # the one change, not the orders the snapshot held
     assert (await newcomer.stats(QUERY))["by_status"]["paid"] == 1
+
+
+async def test_changes_come_in_the_api_shape_of_an_order(service):
+    from actors.orders.domain import Order
+
+    placed = await place(service, items=[{"sku": "A-1", "name": "Ä thing", "quantity": 3, "unit_price": "0.10"},
+                                         {"sku": "B-2", "name": "Bee", "quantity": 1, "unit_price": "1234.50"}],
+                         currency="PLN")
+    changed = await service.change_status(placed.id, Status.PAID, by="test", expected_version=1)
+    (shown,) = await service.changed_since(None, 10)
+    assert Order.model_validate(shown) == changed
+    assert set(shown) == set(changed.model_dump(mode="json"))
+    assert shown["total"] == "1234.80" and shown["items"][0]["unit_price"] == "0.10"
