@@ -72,3 +72,4 @@ class DesktopAlerts:
             log.warning("A desktop notification server is running again; showing notifications.")
             self.server_ok = True
         return accepted[0]
+

@@ -115,11 +115,11 @@ def _under_prefix(app, prefix: str):
 class NotificationServer:
     """One replica of the notification app on a free port, in this event loop."""
 
-    def __init__(self, settings: NotificationSettings, tokens: Tokens):
+    def __init__(self, settings: NotificationSettings, tokens: Tokens, port: int | None = None):
         from deployments.notification import create_api
 
         self.app = create_api(settings, verifier_factory=tokens.verifier)
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(
             _under_prefix(self.app, "/notifications"), host="127.0.0.1", port=self.port, lifespan="on",
@@ -150,8 +150,8 @@ class NotificationServer:
 async def make_server(tokens):
     servers: list[NotificationServer] = []
 
-    async def make(settings: NotificationSettings) -> NotificationServer:
-        server = NotificationServer(settings, tokens)
+    async def make(settings: NotificationSettings, port: int | None = None) -> NotificationServer:
+        server = NotificationServer(settings, tokens, port)
         servers.append(server)
         return await server.start()
 

@@ -1,0 +1,137 @@
+"""A real desktop for the notification tests: Xvfb, a private D-Bus session bus and the
+dunst notification server on it, all started by the fixture and stopped afterwards.
+
+`dunstctl` (history, action, count) and screenshots (ImageMagick `import`) talk to the same
+display and bus. Debian packages: xvfb, dbus (dbus-daemon), dunst, imagemagick.
+"""
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+DUNSTRC = """
+[global]
+    monitor = 0
+    follow = none
+    width = 420
+    height = 200
+    origin = top-right
+    offset = 20x20
+    font = Monospace 10
+    format = "<b>%a</b>\\n<b>%s</b>\\n%b"
+    show_indicators = yes
+    sticky_history = yes
+    history_length = 500
+    idle_threshold = 0
+    # Shown until acted on, so a test can click it.
+    ignore_dbusclose = no
+[urgency_low]
+    timeout = 0
+[urgency_normal]
+    timeout = 0
+    background = "#1e2a38"
+    foreground = "#ffffff"
+[urgency_critical]
+    timeout = 0
+    background = "#8b1e1e"
+    foreground = "#ffffff"
+"""
+
+
+@dataclass
+class Desktop:
+    display: str
+    bus_address: str
+    directory: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {"DISPLAY": self.display, "DBUS_SESSION_BUS_ADDRESS": self.bus_address}
+
+    def run(self, *command: str, timeout_s: float = 10) -> subprocess.CompletedProcess:
+        return subprocess.run(command, capture_output=True, text=True, timeout=timeout_s,
+                              env={**os.environ, **self.env})
+
+    def history(self) -> list[dict]:
+        """Notifications dunst has closed (after a click, or `close-all`), newest first."""
+        result = self.run("dunstctl", "history")
+        assert result.returncode == 0, result.stderr
+        entries = json.loads(result.stdout)["data"][0]
+        return [{k: v["data"] for k, v in entry.items()} for entry in entries]
+
+    def displayed(self) -> int:
+        return int(self.run("dunstctl", "count", "displayed").stdout.strip() or 0)
+
+    def screenshot(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        result = self.run("import", "-window", "root", str(path), timeout_s=30)
+        assert result.returncode == 0, result.stderr
+        return path
+
+
+def _free_display() -> int:
+    number = 90 + os.getpid() % 400
+    while Path(f"/tmp/.X11-unix/X{number}").exists() or Path(f"/tmp/.X{number}-lock").exists():
+        number += 1
+    return number
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_for(check, what: str, timeout_s: float = 15) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not come up within {timeout_s}s")
+        time.sleep(0.1)
+
+
+def missing_programs() -> list[str]:
+    return [p for p in ("Xvfb", "dbus-daemon", "dunst", "dunstctl", "import") if shutil.which(p) is None]
+
+
+@contextlib.contextmanager
+def running_desktop(directory: Path, *, notification_server: bool = True):
+    """Xvfb + a private session bus (+ dunst unless told otherwise), torn down at the end."""
+    missing = missing_programs()
+    assert not missing, f"install the Debian packages for: {missing} (xvfb, dbus, dunst, imagemagick)"
+    directory.mkdir(parents=True, exist_ok=True)
+    started: list[subprocess.Popen] = []
+    number = _free_display()
+    try:
+        xvfb = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                                stdout=subprocess.DEVNULL, stderr=(directory / "xvfb.log").open("w"))
+        started.append(xvfb)
+        _wait_for(lambda: Path(f"/tmp/.X11-unix/X{number}").exists() or xvfb.poll() is not None, "Xvfb")
+        socket = directory / "bus"
+        bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--nopidfile",
+                                f"--address=unix:path={socket}"],
+                               stdout=subprocess.DEVNULL, stderr=(directory / "dbus.log").open("w"))
+        started.append(bus)
+        _wait_for(socket.exists, "dbus-daemon")
+        desktop = Desktop(display=f":{number}", bus_address=f"unix:path={socket}", directory=directory)
+        if notification_server:
+            rc = directory / "dunstrc"
+            rc.write_text(DUNSTRC)
+            dunst = subprocess.Popen(["dunst", "-config", str(rc)], env={**os.environ, **desktop.env},
+                                     stdout=subprocess.DEVNULL, stderr=(directory / "dunst.log").open("w"))
+            started.append(dunst)
+            _wait_for(lambda: desktop.run("dunstctl", "count", "displayed").returncode == 0, "dunst")
+        yield desktop
+    finally:
+        for process in reversed(started):
+            _stop(process)

@@ -1,0 +1,134 @@
+"""Desktop notifications end to end: an order placed through the gateway reaches the
+orderflow-agent over the WebSocket, appears in a real notification server (dunst under
+Xvfb on a private D-Bus session bus), and a click opens the order in the "browser"."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
+from tests.e2e.conftest import OUTPUT
+from tests.e2e.desktop import running_desktop
+
+pytestmark = pytest.mark.e2e
+
+
+def wait_for(check, what: str, timeout_s: float = 10):
+    deadline = time.monotonic() + timeout_s
+    while not (result := check()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(0.1)
+    return result
+
+
+class AgentProcess:
+    def __init__(self, home: Path, desktop, server: str):
+        self.home = home
+        self.opened = home / "opened-urls.txt"
+        browser = home / "record-browser"
+        browser.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> "{self.opened}"\n')
+        browser.chmod(0o755)
+        self.log_file = home / "state" / "orderflow" / "agent.log"
+        env = {**os.environ, **desktop.env, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"),
+               "XDG_STATE_HOME": str(home / "state"), "BROWSER": str(browser),
+               "ORDERFLOW_AGENT_SERVER": server, "ORDERFLOW_AGENT_EMAIL": DEV_ADMIN_EMAIL,
+               "ORDERFLOW_AGENT_PASSWORD": DEV_ADMIN_PASSWORD}
+        agent = Path(sys.executable).with_name("orderflow-agent")
+        self.process = subprocess.Popen([str(agent)], env=env, stdout=subprocess.DEVNULL,
+                                        stderr=(home / "agent-stderr.log").open("w"))
+
+    def log(self) -> list[dict]:
+        if not self.log_file.exists():
+            return []
+        return [json.loads(line) for line in self.log_file.read_text().splitlines() if line.strip()]
+
+    def shown(self) -> list[dict]:
+        return [e for e in self.log() if e.get("notification_id") is not None and e.get("shown")]
+
+    def opened_urls(self) -> list[str]:
+        return self.opened.read_text().split() if self.opened.exists() else []
+
+    def stop(self) -> int:
+        self.process.terminate()
+        try:
+            return self.process.wait(15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def desktop(tmp_path_factory):
+    with running_desktop(tmp_path_factory.mktemp("desktop")) as desktop:
+        yield desktop
+
+
+@pytest.fixture(scope="module")
+def agent(stack, desktop, tmp_path_factory):
+    agent = AgentProcess(tmp_path_factory.mktemp("agent-home"), desktop, stack.url)
+    try:
+        wait_for(lambda: any("connected to" in e["message"] for e in agent.log()) or agent.process.poll() is not None,
+                 "the agent to connect", timeout_s=60)
+        assert agent.process.poll() is None, (agent.home / "agent-stderr.log").read_text()
+        yield agent
+    finally:
+        assert agent.stop() == 0, "the agent stops cleanly on SIGTERM"
+
+
+def place_order(client, email: str = "desk@example.com") -> dict:
+    response = client.post("/orders", json={
+        "customer": {"email": email, "name": "Desk Test"}, "currency": "PLN",
+        "items": [{"sku": "MUG-01", "name": "Mug", "quantity": 2, "unit_price": "39.90"},
+                  {"sku": "CAP-01", "name": "Cap", "quantity": 1, "unit_price": "49.50"}]})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_a_new_order_becomes_a_desktop_notification_that_opens_the_order(stack, client, desktop, agent):
+    desktop.run("dunstctl", "close-all")
+    order = place_order(client)
+
+    wait_for(lambda: desktop.displayed() >= 1, "the notification on screen")
+    shot = desktop.screenshot(OUTPUT / "desktop-notification.png")
+    assert shot.stat().st_size > 0
+
+    assert desktop.run("dunstctl", "action", "0").returncode == 0  # a click on the notification
+    expected_url = f"{stack.url}/admin/orders/{order['id']}"
+    assert wait_for(agent.opened_urls, "the browser to be asked to open the order") == [expected_url]
+
+    # dunst keeps a notification on screen after its action (a mouse click also closes it);
+    # closing it moves it to the history.
+    assert desktop.run("dunstctl", "close-all").returncode == 0
+    entry = wait_for(lambda: [h for h in desktop.history() if order["number"] in h["summary"]],
+                     f"the notification in dunst's history (displayed: {desktop.displayed()}, "
+                     f"history: {desktop.history()}, agent: {agent.log()[-5:]})")[0]
+    assert entry["appname"] == "Orderflow"
+    assert entry["summary"] == f"New order {order['number']}"
+    assert entry["body"] == "desk@example.com ordered 3 items, total 129.30 PLN."
+    [shown] = [e for e in agent.shown() if e["order_id"] == order["id"]]
+    assert shown["url"] == expected_url and shown["kind"] == "order_created"
+
+
+def test_a_cancellation_is_urgent_and_its_button_opens_the_order(stack, client, desktop, agent):
+    order = place_order(client, "cancel@example.com")
+    wait_for(lambda: any(e["order_id"] == order["id"] for e in agent.shown()), "the new-order notification")
+    desktop.run("dunstctl", "close-all")
+    response = client.post(f"/orders/{order['id']}/cancel")
+    assert response.status_code == 200, response.text
+
+    cancelled = wait_for(lambda: [e for e in agent.shown() if e["order_id"] == order["id"]
+                                  and e["kind"] == "order_cancelled"], "the cancellation notification")
+    assert len(cancelled) == 1
+    wait_for(lambda: desktop.displayed() >= 1, "the cancellation on screen")
+    desktop.screenshot(OUTPUT / "desktop-notification-cancelled.png")
+    notifications = client.get("/notifications", params={"after": 0, "limit": 500}).json()["items"]
+    [logged] = [n for n in notifications if n["order_id"] == order["id"] and n["kind"] == "order_cancelled"]
+    assert logged["urgency"] == "critical"
+    assert desktop.run("dunstctl", "action", "0").returncode == 0
+    wait_for(lambda: f"{stack.url}/admin/orders/{order['id']}" in agent.opened_urls(), "the order to open")

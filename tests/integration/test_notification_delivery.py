@@ -1,0 +1,153 @@
+"""Nothing acknowledged is lost, nothing is shown twice: orders placed while RabbitMQ is
+away still reach the log and the agent exactly once each, and an agent that loses its
+server catches up from the last id it showed."""
+
+import asyncio
+import uuid
+from collections import Counter
+
+import httpx
+import pytest
+
+from agent.api import NotificationsApi
+from agent.runner import Agent
+from agent.settings import AgentSettings
+from agent.state import AgentState
+from tests.integration.notification_support import (  # noqa: F401 (fixtures)
+    NotificationServer,
+    make_server,
+    notification_queue,
+    notifications_db,
+    order_event,
+    settings_for,
+    tokens,
+)
+from tests.integration.support import new_order, wait_until
+from tests.integration.test_notification_api import post_webhook, signed
+from tests.servers import rabbitmq_stopped
+
+
+class StaffToken:
+    """The agent's credentials, minted by the test's key instead of a login."""
+
+    def __init__(self, tokens):
+        self.tokens = tokens
+
+    async def access_token(self, *, renew: bool = False) -> str:
+        return self.tokens.token("warehouse")
+
+
+class RecordingAlerts:
+    """The agent's desktop, as a list of what it was asked to show."""
+
+    def __init__(self):
+        self.shown = []
+
+    async def show(self, alert) -> float:
+        self.shown.append(alert)
+        return 0.0
+
+
+@pytest.fixture
+async def run_agent(tokens, tmp_path):
+    tasks = []
+
+    async def run(server: NotificationServer, alerts: RecordingAlerts, state_dir=None) -> Agent:
+        settings = AgentSettings(server=server.url, config_dir=state_dir or tmp_path / "agent",
+                                 reconnect_initial_s=0.1, reconnect_max_s=0.5, silence_timeout_s=5)
+        http = httpx.AsyncClient(base_url=server.url, timeout=10)
+        credentials = StaffToken(tokens)
+        agent = Agent(settings, credentials, alerts, AgentState(settings.config_dir),
+                      NotificationsApi(http, credentials))
+        tasks.append((asyncio.create_task(agent.run()), http))
+        await asyncio.wait_for(agent.connected.wait(), 30)
+        return agent
+
+    yield run
+    for task, http in tasks:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await http.aclose()
+
+
+def order_ids_in(alerts: RecordingAlerts) -> Counter:
+    return Counter(alert.url.rsplit("/", 1)[-1] for alert in alerts.shown)
+
+
+async def test_orders_placed_while_rabbitmq_is_down_reach_log_and_agent_exactly_once(
+        notifications_db, notification_queue, exchange_name, service, make_relay, make_server, run_agent):
+    server = await make_server(settings_for(notifications_db, notification_queue, exchange_name))
+    await wait_until(lambda: server.app.state.consumer.consuming, what="the consumer")
+    make_relay(poll_s=0.2).start()
+    alerts = RecordingAlerts()
+    await run_agent(server, alerts)
+
+    placed = []
+
+    async def place(count: int) -> None:
+        for n in range(count):
+            order, _ = await service.create(new_order(f"outage{len(placed)}@example.com"), by="test")
+            placed.append(str(order.id))
+            if n % 10 == 0:
+                await asyncio.sleep(0.01)  # a stream, not one burst
+
+    await place(50)
+    outage = rabbitmq_stopped()
+    await asyncio.to_thread(outage.__enter__)
+    try:
+        await place(100)
+        log_during = await _log_count(server)
+    finally:
+        await asyncio.to_thread(outage.__exit__, None, None, None)
+    await place(50)
+
+    await wait_until(lambda: _log_count_is(server, 200), timeout_s=120, what="200 notifications in the log")
+    await wait_until(lambda: len(alerts.shown) >= 200, timeout_s=60, what="200 notifications on the agent")
+    await asyncio.sleep(1)  # room for a duplicate to arrive, had one been sent
+
+    rows = await server.app.state.notifications.pool.fetch("SELECT order_id, kind FROM notifications")
+    in_log = Counter(str(r["order_id"]) for r in rows if r["kind"] == "order_created")
+    assert in_log == Counter(placed), "every order exactly once in the log"
+    assert order_ids_in(alerts) == Counter(placed), "every order exactly once on the agent"
+    assert log_during < 150, "the outage really held events back"
+
+
+async def test_an_agent_that_lost_its_server_catches_up_without_repeats(
+        notifications_db, notification_queue, exchange_name, make_server, run_agent, tmp_path):
+    config = settings_for(notifications_db, notification_queue, exchange_name, run_consumer=False)
+    first = await make_server(config)
+    other = await make_server(config)
+    alerts = RecordingAlerts()
+    agent = await run_agent(first, alerts)
+
+    async def send(count: int, through) -> list[str]:
+        sent = []
+        async with httpx.AsyncClient(base_url=through.url) as client:
+            for _ in range(count):
+                event = order_event(order_id=uuid.uuid4())
+                body = event.model_dump_json().encode()
+                assert (await post_webhook(client, body, signed(body))).status_code == 202
+                sent.append(str(event.data.order_id))
+        return sent
+
+    before = await send(5, first)
+    await wait_until(lambda: len(alerts.shown) == 5, what="the first five")
+    await first.stop()                      # the agent's server goes away ...
+    missed = await send(7, other)           # ... while notifications keep coming elsewhere
+    revived = await make_server(config, port=first.port)  # ... and comes back
+    await wait_until(lambda: len(alerts.shown) >= 12, timeout_s=30, what="the catch-up")
+    after = await send(3, revived)
+    await wait_until(lambda: len(alerts.shown) >= 15, what="pushes after the reconnect")
+    await asyncio.sleep(0.5)  # room for a repeat to show up
+    assert [a.url.rsplit("/", 1)[-1] for a in alerts.shown] == before + missed + after
+    assert AgentState(tmp_path / "agent").last_id == agent.last_id
+
+
+
+async def _log_count(server) -> int:
+    return await server.app.state.notifications.pool.fetchval("SELECT count(*) FROM notifications")
+
+
+async def _log_count_is(server, expected: int) -> bool:
+    return await _log_count(server) >= expected

@@ -1,0 +1,109 @@
+"""The agent without a server: what it keeps on disk, and that it shows each notification
+once, in order, and says once (not per message) that no notification server is running."""
+
+import json
+import logging
+import stat
+
+import pytest
+
+from agent.desktop import Alert
+from agent.runner import Agent
+from agent.settings import AgentSettings
+from agent.state import AgentState
+
+
+def item(notification_id: int, **extra) -> dict:
+    return {"id": notification_id, "title": f"T{notification_id}", "message": "m", "order_id": "o",
+            "url": f"http://shop/admin/orders/{notification_id}", "kind": "order_created", "status": "new",
+            "urgency": "normal"} | extra
+
+
+class Alerts:
+    def __init__(self, accepted=True):
+        self.shown: list[Alert] = []
+        self.accepted = accepted
+
+    async def show(self, alert: Alert):
+        self.shown.append(alert)
+        return 1.0 if self.accepted else None
+
+
+def make_agent(tmp_path, alerts) -> Agent:
+    settings = AgentSettings(server="http://shop", config_dir=tmp_path / "config")
+    return Agent(settings, credentials=None, alerts=alerts, state=AgentState(settings.config_dir), api=None)
+
+
+def test_state_files_are_private_and_survive_a_restart(tmp_path):
+    state = AgentState(tmp_path / "orderflow")
+    assert state.last_id is None and state.refresh_token is None
+    state.save_refresh_token("r1")
+    state.save_last_id(41)
+    state.save_last_id(42)
+    again = AgentState(tmp_path / "orderflow")
+    assert again.refresh_token == "r1" and again.last_id == 42
+    for name in ("refresh-token", "last-notification-id"):
+        assert stat.S_IMODE((tmp_path / "orderflow" / name).stat().st_mode) == 0o600
+    assert sorted(p.name for p in (tmp_path / "orderflow").iterdir()) == ["last-notification-id", "refresh-token"]
+    state.forget_refresh_token()
+    assert AgentState(tmp_path / "orderflow").refresh_token is None
+
+
+def test_a_garbled_last_id_counts_as_none(tmp_path):
+    (tmp_path / "last-notification-id").write_text("12x")
+    assert AgentState(tmp_path).last_id is None
+
+
+async def test_each_notification_is_shown_once(tmp_path):
+    alerts = Alerts()
+    agent = make_agent(tmp_path, alerts)
+    agent.last_id = 10
+    for n in [9, 10, 11, 12, 11, 12, 13]:  # catch-up overlapping pushes
+        await agent.deliver(item(n))
+    assert [a.title for a in alerts.shown] == ["T11", "T12", "T13"]
+    assert AgentState(tmp_path / "config").last_id == 13
+
+    restarted = make_agent(tmp_path, alerts)  # a restart reads the last id from disk
+    await restarted.deliver(item(13))
+    await restarted.deliver(item(14, urgency="critical"))
+    assert [a.title for a in alerts.shown] == ["T11", "T12", "T13", "T14"]
+    assert alerts.shown[-1].urgency == "critical" and alerts.shown[-1].url == "http://shop/admin/orders/14"
+
+
+async def test_without_a_notification_server_messages_are_kept_in_the_log(tmp_path, caplog):
+    from actors.common.logging import JsonFormatter
+
+    caplog.set_level(logging.INFO, logger="orderflow")
+    agent = make_agent(tmp_path, Alerts(accepted=False))
+    agent.last_id = 0
+    for n in (1, 2, 3):
+        await agent.deliver(item(n))
+    lines = [json.loads(JsonFormatter("agent").format(r)) for r in caplog.records if r.name == "orderflow.agent"]
+    assert [line["notification_id"] for line in lines] == [1, 2, 3]
+    assert all(line["shown"] is False and "kept in the log" in line["message"] for line in lines)
+    assert agent.last_id == 3
+
+
+async def test_the_missing_server_is_reported_once_and_its_return_too(caplog):
+    from agent.desktop import DesktopAlerts
+
+    alerts = DesktopAlerts("Orderflow")
+    outcomes = iter([False, False, True, False])
+
+    async def fake_send(**kwargs):
+        if next(outcomes):
+            kwargs["on_dispatched"]()
+
+    alerts.notifier.send = fake_send
+    caplog.set_level(logging.INFO, logger="orderflow")
+    results = [await alerts.show(Alert("t", "m", "u")) for _ in range(4)]
+    assert [r is not None for r in results] == [False, False, True, False]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len([w for w in warnings if w.startswith("No desktop notification server")]) == 2  # once per outage
+    assert len([w for w in warnings if "running again" in w]) == 1
+
+
+@pytest.mark.parametrize(("server", "ws"), [("http://127.0.0.1:8088", "ws://127.0.0.1:8088/notifications/ws"),
+                                            ("https://shop.example.com/", "wss://shop.example.com/notifications/ws")])
+def test_the_websocket_address_follows_the_server(server, ws):
+    assert AgentSettings(server=server).ws_url == ws

@@ -1,0 +1,90 @@
+"""Messages people read: English and Polish, every status in words, cancellations urgent,
+each pointing at the order in the admin panel."""
+
+import uuid
+from decimal import Decimal
+
+import pytest
+
+from actors.common.events import ORDER_CREATED, ORDER_STATUS_CHANGED, OrderEvent, OrderEventData
+from actors.notification.domain import STATUS_WORDS, describe, items_phrase, money, order_url
+
+ORDER_ID = uuid.UUID("8f5ed8e6-f8df-42d9-9136-f8b7a46c5689")
+
+
+def event(kind=ORDER_CREATED, *, status="new", previous=None, total="249.90", currency="PLN", items=3,
+          number="ORD-2026-000042", email="anna@example.com") -> OrderEvent:
+    return OrderEvent(type=kind, data=OrderEventData(
+        order_id=ORDER_ID, number=number, status=status, previous_status=previous, customer_email=email,
+        total=Decimal(total), currency=currency, items_count=items))
+
+
+def test_a_new_order_in_english():
+    n = describe(event(), language="en", public_url="https://shop.example.com/")
+    assert n.kind == "order_created" and n.urgency == "normal" and n.status == "new"
+    assert n.title == "New order ORD-2026-000042"
+    assert n.message == "anna@example.com ordered 3 items, total 249.90 PLN."
+    assert n.url == f"https://shop.example.com/admin/orders/{ORDER_ID}"
+    assert n.order_id == ORDER_ID and n.order_number == "ORD-2026-000042"
+
+
+def test_a_new_order_in_polish():
+    n = describe(event(total="1234.50", items=5), language="pl", public_url="https://sklep.pl")
+    assert n.title == "Nowe zamówienie ORD-2026-000042"
+    assert n.message == "anna@example.com zamawia 5 produktów, razem 1\u00a0234,50 PLN."
+
+
+def test_a_status_change_names_the_new_status_in_words():
+    en = describe(event(ORDER_STATUS_CHANGED, status="picking", previous="paid"), language="en", public_url="x")
+    pl = describe(event(ORDER_STATUS_CHANGED, status="shipped", previous="packed"), language="pl", public_url="x")
+    assert (en.kind, en.urgency) == ("status_changed", "normal")
+    assert en.title == "Order ORD-2026-000042 is being picked"
+    assert en.message == "Order ORD-2026-000042 is now being picked (was paid)."
+    assert pl.title == "Zamówienie ORD-2026-000042: wysłane"
+    assert pl.message == "Zamówienie ORD-2026-000042 ma teraz status: wysłane (wcześniej: spakowane)."
+
+
+@pytest.mark.parametrize("language", ["en", "pl"])
+@pytest.mark.parametrize("previous", ["new", "paid", "picking"])
+def test_cancellations_are_urgent(language, previous):
+    n = describe(event(ORDER_STATUS_CHANGED, status="cancelled", previous=previous), language=language,
+                 public_url="x")
+    assert n.kind == "order_cancelled" and n.urgency == "critical"
+    assert "ORD-2026-000042" in n.title and "ORD-2026-000042" in n.message
+    assert STATUS_WORDS[language][previous] in n.message
+
+
+@pytest.mark.parametrize("language", ["en", "pl"])
+def test_every_status_has_words_in_both_languages(language):
+    assert set(STATUS_WORDS[language]) == {"new", "paid", "picking", "packed", "shipped", "delivered", "cancelled"}
+
+
+def test_an_unknown_status_is_shown_as_it_is():
+    n = describe(event(ORDER_STATUS_CHANGED, status="returned", previous="delivered"), language="en", public_url="x")
+    assert n.title == "Order ORD-2026-000042 is returned" and n.urgency == "normal"
+
+
+@pytest.mark.parametrize(("count", "en", "pl"), [
+    (1, "1 item", "1 produkt"), (2, "2 items", "2 produkty"), (4, "4 items", "4 produkty"),
+    (5, "5 items", "5 produktów"), (12, "12 items", "12 produktów"), (22, "22 items", "22 produkty"),
+    (25, "25 items", "25 produktów"), (0, "0 items", "0 produktów"),
+])
+def test_item_counts_agree_with_their_numbers(count, en, pl):
+    assert items_phrase(count, "en") == en and items_phrase(count, "pl") == pl
+
+
+def test_money_keeps_decimals_exact():
+    assert money(Decimal("0.10"), "EUR", "en") == "0.10 EUR"
+    assert money(Decimal("9999999999.99"), "USD", "en") == "9,999,999,999.99 USD"
+    assert money(Decimal("9999999999.99"), "USD", "pl") == "9\u00a0999\u00a0999\u00a0999,99 USD"
+
+
+def test_very_long_fields_are_cut_in_the_text_but_kept_in_the_record():
+    long_number = "ORD-" + "9" * 300
+    n = describe(event(number=long_number), language="en", public_url="x")
+    assert len(n.title) < 140 and n.title.endswith("…")
+    assert n.order_number == long_number
+
+
+def test_order_url_has_one_slash():
+    assert order_url("http://a/", ORDER_ID) == order_url("http://a", ORDER_ID) == f"http://a/admin/orders/{ORDER_ID}"
