@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop test test-unit test-integration test-e2e bench venv check migrate seed clean
+.PHONY: run stop test test-unit test-integration test-e2e bench notebook venv check migrate seed clean
 
 # The environment is (re)built when pyproject.toml or the pinned versions change.
 $(STAMP): pyproject.toml constraints.txt
@@ -35,6 +35,9 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "make bench needs wrk (Debian: apt-get install wrk)"; exit 1; }
 	$(BIN)/python -m bench.orders_throughput
 	$(BIN)/python -m bench.auth_tokens
+
+notebook: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
 
 clean:
 	rm -rf $(VENV) .run *.egg-info

@@ -23,7 +23,7 @@ from actors.orders.settings import OrdersSettings
 from deployments import stack as st
 
 
-SERVICES = ("orders", "auth", "notifications")
+SERVICES = ("orders", "auth", "notifications", "analytics")
 
 
 def say(message: str) -> None:
@@ -66,6 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     st.mark_processes(stack)
     auth = st.local_auth_environment(stack)
     st.local_notification_environment(stack)
+    st.local_analytics_environment(stack)
     stopping = threading.Event()
     nginx: subprocess.Popen | None = None
     try:
@@ -88,6 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"  Orders API      {stack.gateway_url}/orders   (docs: {stack.gateway_url}/orders/docs)\n"
             f"  Auth API        {stack.gateway_url}/auth     (docs: {stack.gateway_url}/auth/docs)\n"
             f"  Notifications   {stack.gateway_url}/notifications (agents: orderflow-agent --server {stack.gateway_url})\n"
+            f"  Analytics       {stack.gateway_url}/analytics/stats, reports in {os.environ['REPORTS_DIR']}\n"
             f"  Health          {stack.gateway_url}/<service>/health, /<service>/ready\n"
             f"  Metrics         {stack.gateway_url}/<service>/metrics\n"
             f"  Admin login     {auth.bootstrap_admin_email} / {_shown_password(auth)}\n"

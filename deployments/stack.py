@@ -192,6 +192,12 @@ def local_notification_environment(stack: StackSettings) -> NotificationSettings
     return NotificationSettings()
 
 
+def local_analytics_environment(stack: StackSettings) -> None:
+    """For a local run: reports go to ./reports of the directory `make run` started in
+    (Ray's workers do not share its working directory, so the path is made absolute)."""
+    os.environ["REPORTS_DIR"] = str(Path(os.environ.get("REPORTS_DIR", "reports")).resolve())
+
+
 # --- demo data ----------------------------------------------------------------------------
 
 DEMO_ORDERS = [

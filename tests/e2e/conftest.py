@@ -43,6 +43,8 @@ class Stack:
             "NOTIFY_DATABASE_URL": self.notifications_database_url,
             "NOTIFY_QUEUE": self.notifications_queue,
             "REDIS_NAMESPACE": self.redis_namespace,
+            "REPORTS_DIR": str(tmp / "reports"),
+            "ANALYTICS_SYNC_INTERVAL_S": "1",
             "ORDERS_RELAY_POLL_S": "0.5",
             # Cheaper hashing keeps the many logins of the tests quick; the cost is a setting.
             "AUTH_BCRYPT_ROUNDS": "8",
