@@ -97,7 +97,7 @@ class EventConsumer:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="event-consumer")
 
-    async def stop(self, drain_timeout_s: float = 10) -> None:
+    async def stop(self) -> None:
         """Stop taking messages, let those in hand finish (unfinished ones are redelivered
         later), and close the connection."""
         self._stopping.set()

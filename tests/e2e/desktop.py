@@ -105,7 +105,7 @@ def missing_programs() -> list[str]:
 
 
 @contextlib.contextmanager
-def running_desktop(directory: Path, *, notification_server: bool = True):
+def running_desktop(directory: Path, *, notification_server: bool = True, dunstrc: str = DUNSTRC):
     """Xvfb + a private session bus (+ dunst unless told otherwise), torn down at the end."""
     missing = missing_programs()
     assert not missing, f"install the Debian packages for: {missing} (xvfb, dbus, dunst, imagemagick)"
@@ -126,7 +126,7 @@ def running_desktop(directory: Path, *, notification_server: bool = True):
         desktop = Desktop(display=f":{number}", bus_address=f"unix:path={socket}", directory=directory)
         if notification_server:
             rc = directory / "dunstrc"
-            rc.write_text(DUNSTRC)
+            rc.write_text(dunstrc)
             dunst = subprocess.Popen(["dunst", "-config", str(rc)], env={**os.environ, **desktop.env},
                                      stdout=subprocess.DEVNULL, stderr=(directory / "dunst.log").open("w"))
             started.append(dunst)
