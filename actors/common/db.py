@@ -1,5 +1,6 @@
 """PostgreSQL: connection pools, database creation and migrations (asyncpg, plain SQL)."""
 
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -124,3 +125,25 @@ async def migrate(dsn: str, migrations_dir: Path) -> list[str]:
         await conn.close()
     return applied
 
+
+class NotifyListener:
+    """A connection of its own that LISTENs on one channel and sets `wake` on every NOTIFY.
+    `ensure()` (re)opens it, so a caller's retry loop also heals a broken listener."""
+
+    def __init__(self, dsn: str, channel: str, wake: asyncio.Event):
+        self.dsn = dsn
+        self.channel = channel
+        self.wake = wake
+        self._connection: asyncpg.Connection | None = None
+
+    async def ensure(self) -> None:
+        if self._connection is not None and not self._connection.is_closed():
+            return
+        self._connection = await asyncpg.connect(self.dsn, timeout=5)
+        await self._connection.add_listener(self.channel, lambda *_: self.wake.set())
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.close(), 2)

@@ -13,9 +13,8 @@ WebSocket handler then closes the connection), so one slow agent never holds up 
 import asyncio
 import contextlib
 
-import asyncpg
 
-from actors.common.db import CONNECTION_ERRORS
+from actors.common.db import CONNECTION_ERRORS, NotifyListener
 from actors.common.errors import ServiceUnavailable
 from actors.common.logging import get_logger
 from actors.notification.domain import Notification
@@ -57,7 +56,7 @@ class NotificationHub:
         self.last_id: int | None = None
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
-        self._listener: asyncpg.Connection | None = None
+        self._listener = NotifyListener(dsn, NOTIFY_CHANNEL, self._wake)
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -68,7 +67,7 @@ class NotificationHub:
         self._wake.set()
         if self._task is not None:
             await self._task
-        await self._close_listener()
+        await self._listener.close()
         for subscriber in list(self.subscribers):
             subscriber.dropped.set()
 
@@ -90,7 +89,7 @@ class NotificationHub:
         backoff = 0.5
         while not self._stopping.is_set():
             try:
-                await self._ensure_listener()
+                await self._listener.ensure()
                 if self.last_id is None:
                     self.last_id = await self.service.last_id()
                 self._wake.clear()
@@ -101,7 +100,7 @@ class NotificationHub:
                     await asyncio.wait_for(self._wake.wait(), self.poll_s)
             except (*CONNECTION_ERRORS, ServiceUnavailable) as exc:
                 log.warning("fan-out cannot read the log (%s); retrying in %.1fs", exc.__class__.__name__, backoff)
-                await self._close_listener()
+                await self._listener.close()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
@@ -118,15 +117,3 @@ class NotificationHub:
                 subscriber.offer(notification)
             self.last_id = notification.id
         return len(batch)
-
-    async def _ensure_listener(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        self._listener = await asyncpg.connect(self.dsn, timeout=5)
-        await self._listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
-
-    async def _close_listener(self) -> None:
-        if self._listener is not None:
-            listener, self._listener = self._listener, None
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(listener.close(), 2)

@@ -14,7 +14,7 @@ import time
 import asyncpg
 
 from actors.common.bus import BROKER_ERRORS, EventPublisher, OutgoingMessage
-from actors.common.db import CONNECTION_ERRORS
+from actors.common.db import CONNECTION_ERRORS, NotifyListener
 from actors.common.logging import get_logger
 from actors.orders import store
 from actors.orders.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, RELAY_FAILURES
@@ -46,7 +46,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._listener: asyncpg.Connection | None = None
+        self._listener = NotifyListener(dsn, NOTIFY_CHANNEL, self._wake)
         self._last_prune = float("-inf")
 
     @property
@@ -63,7 +63,7 @@ class OutboxRelay:
         self._wake.set()
         if self._task is not None:
             await self._task
-        await self._close_listener()
+        await self._listener.close()
         await self.publisher.close()
         log.info("outbox relay stopped")
 
@@ -93,7 +93,7 @@ class OutboxRelay:
         backoff = 0.5
         while not self._stopping.is_set():
             try:
-                await self._ensure_listener()
+                await self._listener.ensure()
                 await self.publisher.connect()
                 # Cleared before looking, so a NOTIFY that arrives while we publish or
                 # tidy up wakes the next wait at once instead of waiting for the poll.
@@ -109,7 +109,7 @@ class OutboxRelay:
                 RELAY_FAILURES.inc()
                 log.warning("outbox relay cannot publish yet (%s: %s); retrying in %.1fs",
                             exc.__class__.__name__, exc, backoff)
-                await self._close_listener()
+                await self._listener.close()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_S)
@@ -118,17 +118,7 @@ class OutboxRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), MAX_BACKOFF_S)
 
-    async def _ensure_listener(self) -> None:
-        if self._listener is not None and not self._listener.is_closed():
-            return
-        self._listener = await asyncpg.connect(self.dsn, timeout=5)
-        await self._listener.add_listener(NOTIFY_CHANNEL, lambda *_: self._wake.set())
 
-    async def _close_listener(self) -> None:
-        if self._listener is not None:
-            listener, self._listener = self._listener, None
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(listener.close(), 2)
 
     async def _refresh_backlog_and_prune(self) -> None:
         async with self.pool.acquire() as conn:
