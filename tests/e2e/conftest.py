@@ -91,8 +91,8 @@ class Stack:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
     stack = Stack(tmp_path_factory.mktemp("e2e"))
-    stack.start()
-    try:
+    try:  # a stack that fails to start still gets its processes and databases removed
+        stack.start()
         yield stack
     finally:
         code = stack.stop()
