@@ -9,6 +9,7 @@ last one shown" is enough for never twice and never a gap: the catch-up read aft
 import asyncio
 import json
 import random
+import time
 from typing import Protocol
 
 import httpx
@@ -105,6 +106,7 @@ class Agent:
 
     async def deliver(self, item: dict) -> None:
         """Show one notification unless it was shown before; log it either way."""
+        received_at = time.time()
         notification_id = int(item["id"])
         if self.last_id is not None and notification_id <= self.last_id:
             return
@@ -118,7 +120,7 @@ class Agent:
             item["title"], item["message"],
             extra={"notification_id": notification_id, "order_id": item.get("order_id"),
                    "status": item.get("status"), "kind": item.get("kind"), "url": item["url"],
-                   "shown": accepted_at is not None, "dbus_at": accepted_at},
+                   "shown": accepted_at is not None, "received_at": received_at, "dbus_at": accepted_at},
         )
         self._remember(notification_id)
 

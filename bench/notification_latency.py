@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import aio_pika
+import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -106,6 +107,21 @@ async def change_statuses(base: str, token: str, orders: list[dict], rate: float
     return returned
 
 
+async def stage_times(orders_db: str, notifications_db: str) -> dict[tuple[str, str], tuple[float, float]]:
+    """For each notification, when the relay claimed its event for publishing (outbox
+    published_at) and when the consumer stored it (notifications created_at)."""
+    orders, notifications = await asyncpg.connect(orders_db), await asyncpg.connect(notifications_db)
+    try:
+        claimed = {r["event_id"]: r["published_at"].timestamp()
+                   for r in await orders.fetch("SELECT event_id, published_at FROM outbox")}
+        rows = await notifications.fetch("SELECT event_id, order_id, status, created_at FROM notifications")
+    finally:
+        await orders.close()
+        await notifications.close()
+    return {(str(r["order_id"]), r["status"]): (claimed.get(r["event_id"]), r["created_at"].timestamp())
+            for r in rows if r["event_id"] in claimed}
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
@@ -152,6 +168,9 @@ def main() -> None:
                 wait_for(lambda: len(shown(log_file)) >= expected, "every status notification", 120)
                 on_dbus = {(e["order_id"], e["status"]): e["dbus_at"] for e in shown(log_file)
                            if e["kind"] != "order_created"}
+                received = {(e["order_id"], e["status"]): e["received_at"] for e in shown(log_file)
+                            if e["kind"] != "order_created"}
+                stages = asyncio.run(stage_times(world.orders_db, notifications_db))
         finally:
             if agent is not None:
                 agent.terminate()
@@ -178,6 +197,19 @@ def main() -> None:
     print(f"  p50 {percentile(latencies, 50):.0f} ms   p90 {percentile(latencies, 90):.0f} ms   "
           f"p99 {percentile(latencies, 99):.0f} ms   max {max(latencies):.0f} ms   "
           f"mean {statistics.fmean(latencies):.0f} ms")
+    parts = {"returned → relay claims the event": [], "relay claim → consumer stored it": [],
+             "stored → agent received it": [], "received → D-Bus accepted it": []}
+    for key, at in returned.items():
+        if key in on_dbus and key in stages:
+            claimed, stored = stages[key]
+            steps = [claimed - at, stored - claimed, received[key] - stored, on_dbus[key] - received[key]]
+            for name, value in zip(parts, steps, strict=True):
+                parts[name].append(value * 1000)
+    print("  where the time goes (each stage on its own, so the parts do not add up to the whole):")
+    for name, values in parts.items():
+        if values:
+            print(f"    {name:<36} p50 {percentile(values, 50):>6.0f} ms   p99 {percentile(values, 99):>6.0f} ms"
+                  f"   max {max(values):>6.0f} ms")
     print(f"  target p99 < 500 ms: {'met' if percentile(latencies, 99) < 500 else 'NOT met'}"
           + (f"; {missing} notifications missing" if missing else ""))
 
