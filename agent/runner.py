@@ -94,19 +94,38 @@ class Agent:
             for item in await self.api.after(self.last_id):
                 await self.deliver(item)
             self.connected.set()
+            arrivals: asyncio.Queue = asyncio.Queue()
+            reader = asyncio.create_task(self._read(ws, arrivals))
+            try:
+                while (arrived := await arrivals.get()) is not None:
+                    if isinstance(arrived, BaseException):
+                        raise arrived
+                    received_at, message = arrived
+                    await self.deliver(message, received_at=received_at)
+            finally:
+                reader.cancel()
+
+    async def _read(self, ws, arrivals: asyncio.Queue) -> None:
+        """Take messages off the socket as they come, stamped with their arrival, so a slow
+        D-Bus call never holds up reading. Puts None when the server falls silent, or the
+        exception that ended the connection."""
+        try:
             while True:
                 try:
                     raw = await asyncio.wait_for(ws.recv(), self.settings.silence_timeout_s)
                 except TimeoutError:
                     log.warning("no heartbeat for %.0fs; reconnecting", self.settings.silence_timeout_s)
+                    arrivals.put_nowait(None)
                     return
                 message = json.loads(raw)
                 if isinstance(message, dict) and "id" in message:
-                    await self.deliver(message)
+                    arrivals.put_nowait((time.time(), message))
+        except Exception as exc:
+            arrivals.put_nowait(exc)
 
-    async def deliver(self, item: dict) -> None:
+    async def deliver(self, item: dict, *, received_at: float | None = None) -> None:
         """Show one notification unless it was shown before; log it either way."""
-        received_at = time.time()
+        received_at = received_at or time.time()
         notification_id = int(item["id"])
         if self.last_id is not None and notification_id <= self.last_id:
             return

@@ -131,6 +131,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=20)
     parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--agent-via", choices=["gateway", "serve"], default="gateway",
+                        help="the agent connects through nginx (as deployed) or straight to Serve's port")
+    parser.add_argument("--serve-proxy", choices=["throughput", "default"], default="throughput",
+                        help="Serve's ingress: HAProxy (throughput mode, as `make run`) or its default proxy")
     args = parser.parse_args()
     total = int(args.rate * args.seconds)
     orders_needed = -(-total // len(STEPS))
@@ -144,14 +148,15 @@ def main() -> None:
         agent = None
         try:
             print("starting the stack ...", flush=True)
-            target = start_stack("notification latency", world)
+            target = start_stack("notification latency", world, throughput_mode=args.serve_proxy == "throughput")
             wait_ready(f"{target.base_url}/notifications/ready", target.process)
             with running_desktop(world.work / "desktop", dunstrc=BENCH_DUNSTRC) as desktop:
                 home = world.work / "agent-home"
                 log_file = home / "state" / "orderflow" / "agent.log"
                 env = {**world.env, **desktop.env, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"),
                        "XDG_STATE_HOME": str(home / "state"), "BROWSER": "true",
-                       "ORDERFLOW_AGENT_SERVER": target.base_url, "ORDERFLOW_AGENT_EMAIL": ADMIN["email"],
+                       "ORDERFLOW_AGENT_SERVER": target.base_url if args.agent_via == "gateway"
+                       else target.stack.serve_url, "ORDERFLOW_AGENT_EMAIL": ADMIN["email"],
                        "ORDERFLOW_AGENT_PASSWORD": ADMIN["password"], "LOG_LEVEL": "INFO"}
                 home.mkdir(parents=True, exist_ok=True)
                 agent = subprocess.Popen([str(BIN / "orderflow-agent")], env=env, stdout=subprocess.DEVNULL,
