@@ -29,7 +29,7 @@ from actors.common.settings import CommonSettings  # noqa: E402
 from actors.notification.consumer import dead_letter_queue_name, retry_queue_name  # noqa: E402
 from actors.notification.settings import NotificationSettings  # noqa: E402
 from bench.support import ADMIN, BIN, BenchWorld, start_stack, wait_ready  # noqa: E402
-from tests.e2e.desktop import running_desktop  # noqa: E402
+from tests.e2e.desktop import running_desktop, wait_for  # noqa: E402
 
 STEPS = ["paid", "picking", "packed", "shipped", "delivered"]
 BENCH_DUNSTRC = """
@@ -57,14 +57,6 @@ def agent_log(path: Path) -> list[dict]:
 
 def shown(path: Path) -> list[dict]:
     return [e for e in agent_log(path) if e.get("notification_id") is not None and e.get("shown")]
-
-
-def wait_for(check, what: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 async def place_orders(base: str, token: str, count: int) -> list[dict]:

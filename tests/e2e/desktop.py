@@ -92,12 +92,15 @@ def _stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def _wait_for(check, what: str, timeout_s: float = 15) -> None:
+def wait_for(check, what: str, timeout_s: float = 15):
+    """Poll `check` until it gives something true and return that; fail after `timeout_s`
+    (a bound, not a measurement)."""
     deadline = time.monotonic() + timeout_s
-    while not check():
+    while not (result := check()):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not come up within {timeout_s}s")
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(0.1)
+    return result
 
 
 def missing_programs() -> list[str]:
@@ -116,13 +119,13 @@ def running_desktop(directory: Path, *, notification_server: bool = True, dunstr
         xvfb = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
                                 stdout=subprocess.DEVNULL, stderr=(directory / "xvfb.log").open("w"))
         started.append(xvfb)
-        _wait_for(lambda: Path(f"/tmp/.X11-unix/X{number}").exists() or xvfb.poll() is not None, "Xvfb")
+        wait_for(lambda: Path(f"/tmp/.X11-unix/X{number}").exists() or xvfb.poll() is not None, "Xvfb")
         socket = directory / "bus"
         bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--nopidfile",
                                 f"--address=unix:path={socket}"],
                                stdout=subprocess.DEVNULL, stderr=(directory / "dbus.log").open("w"))
         started.append(bus)
-        _wait_for(socket.exists, "dbus-daemon")
+        wait_for(socket.exists, "dbus-daemon")
         desktop = Desktop(display=f":{number}", bus_address=f"unix:path={socket}", directory=directory)
         if notification_server:
             rc = directory / "dunstrc"
@@ -130,7 +133,7 @@ def running_desktop(directory: Path, *, notification_server: bool = True, dunstr
             dunst = subprocess.Popen(["dunst", "-config", str(rc)], env={**os.environ, **desktop.env},
                                      stdout=subprocess.DEVNULL, stderr=(directory / "dunst.log").open("w"))
             started.append(dunst)
-            _wait_for(lambda: desktop.run("dunstctl", "count", "displayed").returncode == 0, "dunst")
+            wait_for(lambda: desktop.run("dunstctl", "count", "displayed").returncode == 0, "dunst")
         yield desktop
     finally:
         for process in reversed(started):

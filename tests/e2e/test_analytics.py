@@ -94,7 +94,10 @@ def test_admin_makes_a_report_that_staff_can_list_and_read(callers):
     text = callers["warehouse"].get(f"/analytics/reports/{name}")
     assert text.status_code == 200 and text.headers["content-type"].startswith("text/plain")
     assert max(len(line) for line in text.text.splitlines()) <= 80
-    assert "Orders" in text.text or "orders" in text.text
+    lines = text.text.splitlines()
+    assert lines[0] == "Orderflow - daily orders report"
+    assert any(line.startswith("Period:") for line in lines)
+    assert any(line.startswith("Generated at:") for line in lines)
 
 
 @pytest.mark.parametrize(("method", "path", "body", "expected"), [

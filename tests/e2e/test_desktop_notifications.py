@@ -6,25 +6,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
 from tests.e2e.conftest import OUTPUT
-from tests.e2e.desktop import running_desktop
+from tests.e2e.desktop import running_desktop, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def wait_for(check, what: str, timeout_s: float = 10):
-    deadline = time.monotonic() + timeout_s
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.1)
-    return result
 
 
 class AgentProcess:
