@@ -25,6 +25,7 @@ from agent.state import AgentState
 log = get_logger("agent")
 
 CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN = 4401, 4403
+SERVE_REQUEST_TIMEOUT_HEADER = "X-Request-Timeout-Seconds"  # <= 0: no timeout for this request
 CONNECTION_ERRORS = (OSError, TimeoutError, ConnectionClosed, InvalidHandshake, httpx.HTTPError, ServerError)
 
 
@@ -52,10 +53,11 @@ class Agent:
         NotAllowed are raised)."""
         backoff = self.settings.reconnect_initial_s
         while True:
+            started = time.monotonic()
             try:
                 await self._start_point()
                 await self._session()
-                backoff = self.settings.reconnect_initial_s
+                problem = "the server fell silent"
             except ConnectionClosed as closed:
                 code = closed.rcvd.code if closed.rcvd else None
                 if code == CLOSE_FORBIDDEN:
@@ -63,17 +65,17 @@ class Agent:
                 if code == CLOSE_UNAUTHORIZED:
                     log.info("the server wants a fresh token; renewing it")
                     await self.credentials.access_token(renew=True)
-                log.warning("connection to %s closed (%s); reconnecting in %.1fs", self.settings.server,
-                            closed.rcvd or "no close frame", backoff)
+                problem = f"connection to {self.settings.server} closed ({closed.rcvd or 'no close frame'})"
             except InvalidStatus as exc:
-                log.warning("the server refused the WebSocket (%s); retrying in %.1fs",
-                            exc.response.status_code, backoff)
+                problem = f"the server refused the WebSocket ({exc.response.status_code})"
             except LoginRequired:
                 raise
             except CONNECTION_ERRORS as exc:
-                log.warning("cannot reach %s (%s: %s); retrying in %.1fs", self.settings.server,
-                            exc.__class__.__name__, exc, backoff)
+                problem = f"cannot reach {self.settings.server} ({exc.__class__.__name__}: {exc})"
+            if self.connected.is_set() and time.monotonic() - started >= self.settings.reconnect_stable_s:
+                backoff = self.settings.reconnect_initial_s  # a healthy connection ended: start over
             self.connected.clear()
+            log.warning("%s; reconnecting in %.1fs", problem, backoff)
             await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
             backoff = min(backoff * 2, self.settings.reconnect_max_s)
 
@@ -86,7 +88,10 @@ class Agent:
 
     async def _session(self) -> None:
         token = await self.credentials.access_token()
-        async with connect(self.settings.ws_url, additional_headers={"Authorization": f"Bearer {token}"},
+        # Ray Serve ends every request after its request_timeout_s, a WebSocket too, unless the
+        # request says otherwise; the gateway says so for it, and this covers a direct connection.
+        headers = {"Authorization": f"Bearer {token}", SERVE_REQUEST_TIMEOUT_HEADER: "0"}
+        async with connect(self.settings.ws_url, additional_headers=headers,
                            open_timeout=self.settings.request_timeout_s, ping_interval=20,
                            ping_timeout=20, max_size=2**20) as ws:
             log.info("connected to %s", self.settings.ws_url)

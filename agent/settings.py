@@ -23,9 +23,11 @@ class AgentSettings(BaseSettings):
     log_file: Path = Field(default_factory=lambda: _xdg("XDG_STATE_HOME", ".local/state") / "agent.log")
     app_name: str = "Orderflow"
     # Reconnect back-off, and how long a silent connection (no notification, no heartbeat)
-    # is trusted before it is replaced.
+    # is trusted before it is replaced. A connection that stayed up for `reconnect_stable_s`
+    # was healthy: when it goes, the back-off starts over from `reconnect_initial_s`.
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 30.0
+    reconnect_stable_s: float = 10.0
     silence_timeout_s: float = 45.0
     request_timeout_s: float = 10.0
 

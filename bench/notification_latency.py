@@ -167,6 +167,7 @@ def main() -> None:
                            if e["kind"] != "order_created"}
                 received = {(e["order_id"], e["status"]): e["received_at"] for e in shown(log_file)
                             if e["kind"] != "order_created"}
+                reconnects = sum("connected to" in e["message"] for e in agent_log(log_file)) - 1
                 stages = asyncio.run(stage_times(world.orders_db, notifications_db))
         finally:
             if agent is not None:
@@ -207,6 +208,7 @@ def main() -> None:
         if values:
             print(f"    {name:<36} p50 {percentile(values, 50):>6.0f} ms   p99 {percentile(values, 99):>6.0f} ms"
                   f"   max {max(values):>6.0f} ms")
+    print(f"  the agent reconnected {reconnects} times during the run (each one a catch-up read)")
     print(f"  target p99 < 500 ms: {'met' if percentile(latencies, 99) < 500 else 'NOT met'}"
           + (f"; {missing} notifications missing" if missing else ""))
 

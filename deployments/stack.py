@@ -19,6 +19,7 @@ import aio_pika
 import asyncpg
 import httpx
 import yaml
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.auth.keys import generate_key_file
@@ -54,6 +55,8 @@ class StackSettings(BaseSettings):
     ray_dashboard: bool = False
     nginx_binary: str = "nginx"
     ready_timeout_s: float = 180
+    # Overrides serve_config.yaml's http_options.request_timeout_s when set.
+    request_timeout_s: float | None = Field(None, gt=0)
 
     @property
     def serve_url(self) -> str:
@@ -246,6 +249,8 @@ async def seed_demo_orders(orders: OrdersSettings) -> int:
 def serve_config(stack: StackSettings) -> dict:
     config = yaml.safe_load(SERVE_CONFIG.read_text())
     config["http_options"] |= {"host": stack.serve_host, "port": stack.serve_port}
+    if stack.request_timeout_s is not None:
+        config["http_options"]["request_timeout_s"] = stack.request_timeout_s
     return config
 
 

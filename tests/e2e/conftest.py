@@ -20,6 +20,7 @@ from deployments.stack import StackSettings, free_port, stack_processes
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output"
+REQUEST_TIMEOUT_S = 10
 
 
 class Stack:
@@ -46,6 +47,9 @@ class Stack:
             "REPORTS_DIR": str(tmp / "reports"),
             "ANALYTICS_SYNC_INTERVAL_S": "1",
             "ORDERS_RELAY_POLL_S": "0.5",
+            # Short enough for a test to outlast it (a WebSocket must), long for everything else.
+            "ORDERFLOW_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S),
+            "NOTIFY_WS_HEARTBEAT_S": "2",
             # Cheaper hashing keeps the many logins of the tests quick; the cost is a setting.
             "AUTH_BCRYPT_ROUNDS": "8",
             "ORDERFLOW_RUN_DIR": str(self.settings.run_dir),

@@ -52,9 +52,10 @@ class RecordingAlerts:
 async def run_agent(tokens, tmp_path):
     tasks = []
 
-    async def run(server: NotificationServer, alerts: RecordingAlerts, state_dir=None) -> Agent:
-        settings = AgentSettings(server=server.url, config_dir=state_dir or tmp_path / "agent",
-                                 reconnect_initial_s=0.1, reconnect_max_s=0.5, silence_timeout_s=5)
+    async def run(server: NotificationServer, alerts: RecordingAlerts, state_dir=None, **overrides) -> Agent:
+        settings = AgentSettings(**{"server": server.url, "config_dir": state_dir or tmp_path / "agent",
+                                    "reconnect_initial_s": 0.1, "reconnect_max_s": 0.5, "silence_timeout_s": 5,
+                                    **overrides})
         http = httpx.AsyncClient(base_url=server.url, timeout=10)
         credentials = StaffToken(tokens)
         agent = Agent(settings, credentials, alerts, AgentState(settings.config_dir),
@@ -143,6 +144,21 @@ async def test_an_agent_that_lost_its_server_catches_up_without_repeats(
     assert [a.url.rsplit("/", 1)[-1] for a in alerts.shown] == before + missed + after
     assert AgentState(tmp_path / "agent").last_id == agent.last_id
 
+
+
+async def test_when_a_healthy_connection_ends_the_agent_reconnects_without_growing_back_off(
+        notifications_db, notification_queue, exchange_name, make_server, run_agent):
+    """Connections that each lived a while are not failures in a row: without the reset, the
+    eighth reconnect would wait 0.1 s x 2^7 = 12.8 s."""
+    server = await make_server(settings_for(notifications_db, notification_queue, exchange_name, run_consumer=False))
+    await run_agent(server, RecordingAlerts(), reconnect_max_s=60, reconnect_stable_s=0.2)
+    hub = server.app.state.hub
+    for _ in range(8):
+        await asyncio.sleep(0.3)  # the connection is healthy for longer than reconnect_stable_s
+        [old] = hub.subscribers
+        old.dropped.set()  # the server closes it (as it does a slow client's)
+        await wait_until(lambda: hub.subscribers and old not in hub.subscribers, timeout_s=5,
+                         what="the agent to reconnect")
 
 
 async def _log_count(server) -> int:

@@ -1,0 +1,44 @@
+"""The agents' WebSocket through the gateway: it stays open as long as the agent wants it,
+although Ray Serve ends every request after its request timeout; and the per-request hints
+that lift that timeout are the gateway's to give, not a client's."""
+
+import time
+
+import pytest
+from websockets.sync.client import connect
+
+from tests.e2e.conftest import REQUEST_TIMEOUT_S
+from tests.e2e.test_desktop_notifications import place_order
+
+pytestmark = pytest.mark.e2e
+
+NO_TIMEOUT_PLEASE = {"X-Request-Timeout-Seconds": "1e-9"}  # Serve's hint: time out at once
+
+
+def test_the_websocket_outlives_serves_request_timeout(stack, client, admin_token):
+    ws_url = stack.url.replace("http://", "ws://") + "/notifications/ws"
+    # Like a browser, the client sends no Serve hint of its own: the gateway adds it.
+    with connect(ws_url, additional_headers={"Authorization": f"Bearer {admin_token}"}, open_timeout=10) as ws:
+        heartbeats = 0
+        deadline = time.monotonic() + REQUEST_TIMEOUT_S + 3
+        while time.monotonic() < deadline:
+            message = ws.recv(timeout=10)  # raises ConnectionClosed if Serve cut the connection
+            heartbeats += '"heartbeat"' in message
+        assert heartbeats >= 2
+
+        order = place_order(client, "long-lived@example.com")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if order["number"] in ws.recv(timeout=10):
+                break
+        else:
+            pytest.fail("the new order's notification did not arrive on the long-lived connection")
+
+
+def test_a_client_cannot_change_serves_request_timeout(stack, client, admin_token):
+    headers = {"Authorization": f"Bearer {admin_token}", **NO_TIMEOUT_PLEASE}
+    direct = client.get(f"{stack.settings.serve_url}/orders", params={"limit": 1}, headers=headers)
+    assert direct.status_code == 408, "Serve itself obeys the hint; the gateway must not pass it on"
+
+    through_gateway = client.get("/orders", params={"limit": 1}, headers=NO_TIMEOUT_PLEASE)
+    assert through_gateway.status_code == 200, through_gateway.text
