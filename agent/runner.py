@@ -8,7 +8,6 @@ last one shown" is enough for never twice and never a gap: the catch-up read aft
 
 import asyncio
 import json
-import random
 import time
 from typing import Protocol
 
@@ -17,6 +16,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from actors.common.logging import get_logger
+from actors.common.retry import Backoff
 from agent.api import Credentials, LoginRequired, NotificationsApi, ServerError
 from agent.desktop import Alert
 from agent.settings import AgentSettings
@@ -51,7 +51,7 @@ class Agent:
     async def run(self) -> None:
         """Run until cancelled; returns only when logging in is impossible (LoginRequired,
         NotAllowed are raised)."""
-        backoff = self.settings.reconnect_initial_s
+        backoff = Backoff(self.settings.reconnect_initial_s, self.settings.reconnect_max_s, jitter=0.2)
         while True:
             started = time.monotonic()
             try:
@@ -73,11 +73,11 @@ class Agent:
             except CONNECTION_ERRORS as exc:
                 problem = f"cannot reach {self.settings.server} ({exc.__class__.__name__}: {exc})"
             if self.connected.is_set() and time.monotonic() - started >= self.settings.reconnect_stable_s:
-                backoff = self.settings.reconnect_initial_s  # a healthy connection ended: start over
+                backoff.reset()  # a healthy connection ended: start over
             self.connected.clear()
-            log.warning("%s; reconnecting in %.1fs", problem, backoff)
-            await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
-            backoff = min(backoff * 2, self.settings.reconnect_max_s)
+            delay = backoff.next_delay()
+            log.warning("%s; reconnecting in %.1fs", problem, delay)
+            await asyncio.sleep(delay)
 
     async def _start_point(self) -> None:
         """On the very first run start at the newest notification: a new PC does not

@@ -3,7 +3,7 @@
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,11 +25,17 @@ class AgentSettings(BaseSettings):
     # Reconnect back-off, and how long a silent connection (no notification, no heartbeat)
     # is trusted before it is replaced. A connection that stayed up for `reconnect_stable_s`
     # was healthy: when it goes, the back-off starts over from `reconnect_initial_s`.
-    reconnect_initial_s: float = 0.5
-    reconnect_max_s: float = 30.0
-    reconnect_stable_s: float = 10.0
+    reconnect_initial_s: float = Field(0.5, gt=0)
+    reconnect_max_s: float = Field(30.0, gt=0)
+    reconnect_stable_s: float = Field(10.0, ge=0)
     silence_timeout_s: float = 45.0
     request_timeout_s: float = 10.0
+
+    @model_validator(mode="after")
+    def _back_off_grows(self) -> "AgentSettings":
+        if self.reconnect_initial_s > self.reconnect_max_s:
+            raise ValueError("reconnect_initial_s must not be above reconnect_max_s")
+        return self
 
     @property
     def ws_url(self) -> str:

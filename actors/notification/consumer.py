@@ -28,6 +28,7 @@ from actors.common.db import CONNECTION_ERRORS
 from actors.common.errors import ServiceUnavailable
 from actors.common.events import ORDER_CREATED, ORDER_STATUS_CHANGED, OrderEvent
 from actors.common.logging import get_logger
+from actors.common.retry import Backoff, sleep_unless
 from actors.notification.metrics import EVENTS_DEAD_LETTERED, EVENTS_RETRIED
 
 log = get_logger("consumer")
@@ -106,12 +107,12 @@ class EventConsumer:
         log.info("event consumer stopped")
 
     async def _run(self) -> None:
-        backoff = 0.5
+        backoff = Backoff(max_s=MAX_BACKOFF_S)
         while not self._stopping.is_set():
             lost = asyncio.Event()
             try:
                 await self._connect(lost)
-                backoff = 0.5
+                backoff.reset()
                 log.info("consuming %s from exchange %s", self.queue, self.exchange)
                 stop = asyncio.ensure_future(self._stopping.wait())
                 gone = asyncio.ensure_future(lost.wait())
@@ -121,14 +122,12 @@ class EventConsumer:
                 if lost.is_set() and not self._stopping.is_set():
                     log.warning("RabbitMQ connection lost; reconnecting")
             except BROKER_ERRORS as exc:
-                log.warning("cannot consume yet (%s: %s); retrying in %.1fs", exc.__class__.__name__, exc, backoff)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                delay = backoff.next_delay()
+                log.warning("cannot consume yet (%s: %s); retrying in %.1fs", exc.__class__.__name__, exc, delay)
+                await sleep_unless(self._stopping, delay)
             except Exception:
                 log.exception("event consumer failed unexpectedly; retrying")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), MAX_BACKOFF_S)
+                await sleep_unless(self._stopping, MAX_BACKOFF_S)
             finally:
                 await self._disconnect()
 
@@ -173,17 +172,17 @@ class EventConsumer:
             log.warning("unparsable message %s moved to the dead-letter queue", message.message_id)
             await self._forward(message, dead_letter_queue_name(self.queue), reason="unparsable", error=exc)
             return
-        backoff = 0.2
+        backoff = Backoff(0.2, MAX_BACKOFF_S)
         while True:
             try:
                 await self.handle(event)
             except TRANSIENT_ERRORS as exc:
                 if self._stopping.is_set() or not self.consuming:
                     return  # not acked: redelivered to whoever consumes next
+                delay = backoff.next_delay()
                 log.warning("event %s waits for the database (%s); retrying in %.1fs",
-                            event.id, exc.__class__.__name__, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                            event.id, exc.__class__.__name__, delay)
+                await asyncio.sleep(delay)
                 continue
             except Exception as exc:
                 await self._retry_or_dead_letter(message, exc)

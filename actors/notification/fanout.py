@@ -11,12 +11,12 @@ WebSocket handler then closes the connection), so one slow agent never holds up 
 """
 
 import asyncio
-import contextlib
 
 
 from actors.common.db import CONNECTION_ERRORS, NotifyListener
 from actors.common.errors import ServiceUnavailable
 from actors.common.logging import get_logger
+from actors.common.retry import Backoff, sleep_unless
 from actors.notification.domain import Notification
 from actors.notification.metrics import WS_CLIENTS, WS_DROPPED
 from actors.notification.service import NotificationService
@@ -86,28 +86,26 @@ class NotificationHub:
         WS_CLIENTS.set(len(self.subscribers))
 
     async def _run(self) -> None:
-        backoff = 0.5
+        backoff = Backoff(max_s=MAX_BACKOFF_S)
         while not self._stopping.is_set():
             try:
                 await self._listener.ensure()
                 if self.last_id is None:
                     self.last_id = await self.service.last_id()
                 self._wake.clear()
-                if await self.push_new():
+                pushed = await self.push_new()
+                backoff.reset()
+                if pushed:
                     continue
-                backoff = 0.5
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                await sleep_unless(self._wake, self.poll_s)
             except (*CONNECTION_ERRORS, ServiceUnavailable) as exc:
-                log.warning("fan-out cannot read the log (%s); retrying in %.1fs", exc.__class__.__name__, backoff)
+                delay = backoff.next_delay()
+                log.warning("fan-out cannot read the log (%s); retrying in %.1fs", exc.__class__.__name__, delay)
                 await self._listener.close()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                await sleep_unless(self._stopping, delay)
             except Exception:
                 log.exception("fan-out failed unexpectedly; retrying")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), MAX_BACKOFF_S)
+                await sleep_unless(self._stopping, MAX_BACKOFF_S)
 
     async def push_new(self) -> int:
         """Push the notifications committed since the last push; returns how many."""

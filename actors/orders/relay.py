@@ -7,7 +7,6 @@ transaction rolls back and the rows wait for the next attempt: nothing committed
 """
 
 import asyncio
-import contextlib
 import json
 import time
 
@@ -16,6 +15,7 @@ import asyncpg
 from actors.common.bus import BROKER_ERRORS, EventPublisher, OutgoingMessage
 from actors.common.db import CONNECTION_ERRORS, NotifyListener
 from actors.common.logging import get_logger
+from actors.common.retry import Backoff, sleep_unless
 from actors.orders import store
 from actors.orders.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, RELAY_FAILURES
 
@@ -90,7 +90,7 @@ class OutboxRelay:
         return len(rows)
 
     async def _run(self) -> None:
-        backoff = 0.5
+        backoff = Backoff(max_s=MAX_BACKOFF_S)
         while not self._stopping.is_set():
             try:
                 await self._listener.ensure()
@@ -99,26 +99,21 @@ class OutboxRelay:
                 # tidy up wakes the next wait at once instead of waiting for the poll.
                 self._wake.clear()
                 published = await self.publish_pending()
-                backoff = 0.5
+                backoff.reset()
                 if published:
                     continue  # there may be more
                 await self._refresh_backlog_and_prune()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                await sleep_unless(self._wake, self.poll_s)
             except (*CONNECTION_ERRORS, *BROKER_ERRORS) as exc:
                 RELAY_FAILURES.inc()
+                delay = backoff.next_delay()
                 log.warning("outbox relay cannot publish yet (%s: %s); retrying in %.1fs",
-                            exc.__class__.__name__, exc, backoff)
+                            exc.__class__.__name__, exc, delay)
                 await self._listener.close()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                await sleep_unless(self._stopping, delay)
             except Exception:
                 log.exception("outbox relay failed unexpectedly; retrying")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), MAX_BACKOFF_S)
-
-
+                await sleep_unless(self._stopping, MAX_BACKOFF_S)
 
     async def _refresh_backlog_and_prune(self) -> None:
         async with self.pool.acquire() as conn:
