@@ -1,8 +1,10 @@
 """A real desktop for the notification tests: Xvfb, a private D-Bus session bus and the
 dunst notification server on it, all started by the fixture and stopped afterwards.
 
-`dunstctl` (history, action, count) and screenshots (ImageMagick `import`) talk to the same
-display and bus. Debian packages: xvfb, dbus (dbus-daemon), dunst, imagemagick.
+`dunstctl` (history, action, context, count) and screenshots (ImageMagick `import`) talk to
+the same display and bus. A button is pressed through dunst's own context menu, whose "dmenu"
+is a script here that picks the wanted entry. Debian packages: xvfb, dbus (dbus-daemon),
+dunst, imagemagick.
 """
 
 import contextlib
@@ -64,6 +66,18 @@ class Desktop:
         assert result.returncode == 0, result.stderr
         entries = json.loads(result.stdout)["data"][0]
         return [{k: v["data"] for k, v in entry.items()} for entry in entries]
+
+    def press(self, button: str, summary: str) -> None:
+        """Press a notification's button, as a user does from dunst's context menu
+        (`dunstctl context` lists every action as `#<button> (<summary>) [<id>,<key>]`)."""
+        entry = f"#{button} ({summary}) ["
+        offered = self.directory / "menu-offered"
+        offered.unlink(missing_ok=True)
+        (self.directory / "menu-choice").write_text(entry)
+        result = self.run("dunstctl", "context")
+        assert result.returncode == 0, result.stderr
+        wait_for(lambda: offered.exists() and entry in offered.read_text(),
+                 f"dunst's context menu to offer {entry!r} (what it offered is in {offered})")
 
     def displayed(self) -> int:
         return int(self.run("dunstctl", "count", "displayed").stdout.strip() or 0)
@@ -128,8 +142,11 @@ def running_desktop(directory: Path, *, notification_server: bool = True, dunstr
         wait_for(socket.exists, "dbus-daemon")
         desktop = Desktop(display=f":{number}", bus_address=f"unix:path={socket}", directory=directory)
         if notification_server:
+            menu = directory / "choose-menu-entry"
+            menu.write_text(f'#!/bin/sh\ntee "{directory}/menu-offered" | grep -m1 -F -f "{directory}/menu-choice"\n')
+            menu.chmod(0o755)
             rc = directory / "dunstrc"
-            rc.write_text(dunstrc)
+            rc.write_text(dunstrc.replace("[global]\n", f"[global]\n    dmenu = {menu}\n", 1))
             dunst = subprocess.Popen(["dunst", "-config", str(rc)], env={**os.environ, **desktop.env},
                                      stdout=subprocess.DEVNULL, stderr=(directory / "dunst.log").open("w"))
             started.append(dunst)
