@@ -2,12 +2,14 @@
 although Ray Serve ends every request after its request timeout; and the per-request hints
 that lift that timeout are the gateway's to give, not a client's."""
 
+import json
 import time
 
 import pytest
 from websockets.sync.client import connect
 
 from tests.e2e.conftest import REQUEST_TIMEOUT_S
+from tests.e2e.desktop import wait_for
 from tests.e2e.test_desktop_notifications import place_order
 
 pytestmark = pytest.mark.e2e
@@ -42,3 +44,18 @@ def test_a_client_cannot_change_serves_request_timeout(stack, client, admin_toke
 
     through_gateway = client.get("/orders", params={"limit": 1}, headers=NO_TIMEOUT_PLEASE)
     assert through_gateway.status_code == 200, through_gateway.text
+
+
+def test_a_token_in_the_query_is_accepted_and_written_to_no_log(stack, admin_token):
+    """Browsers cannot set headers on a WebSocket, so API.md allows `?token=`; a token is a
+    credential for its whole lifetime and must not land in any log."""
+    ws_url = stack.url.replace("http://", "ws://") + "/notifications/ws"
+    with connect(f"{ws_url}?token={admin_token}", open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=10))  # a heartbeat or a notification: accepted
+
+    access_log = stack.settings.run_dir / "nginx-access.log"
+    wait_for(lambda: "/notifications/ws?[query with a token, not logged]" in access_log.read_text(),
+             "the gateway to log the connection")
+    logs = [access_log, stack.log_path, *stack.settings.ray_temp_dir.glob("session_latest/logs/**/*")]
+    leaked = [str(p) for p in logs if p.is_file() and admin_token in p.read_text(errors="replace")]
+    assert not leaked
