@@ -28,7 +28,7 @@ from actors.common.db import drop_database  # noqa: E402
 from actors.common.settings import CommonSettings  # noqa: E402
 from actors.notification.consumer import dead_letter_queue_name, retry_queue_name  # noqa: E402
 from actors.notification.settings import NotificationSettings  # noqa: E402
-from bench.support import ADMIN, BIN, BenchWorld, start_stack, wait_ready  # noqa: E402
+from bench.support import ADMIN, BIN, BenchWorld, start_stack, wait_serving  # noqa: E402
 from tests.e2e.desktop import running_desktop, wait_for  # noqa: E402
 
 STEPS = ["paid", "picking", "packed", "shipped", "delivered"]
@@ -141,7 +141,7 @@ def main() -> None:
         try:
             print("starting the stack ...", flush=True)
             target = start_stack("notification latency", world, throughput_mode=args.serve_proxy == "throughput")
-            wait_ready(f"{target.base_url}/notifications/ready", target.process)
+            wait_serving(target.process, f"{target.base_url}/notifications/ready")
             with running_desktop(world.work / "desktop", dunstrc=BENCH_DUNSTRC) as desktop:
                 home = world.work / "agent-home"
                 log_file = home / "state" / "orderflow" / "agent.log"

@@ -21,7 +21,14 @@ from actors.common.db import drop_database, ensure_database, migrate
 from actors.common.redis import create_redis
 from actors.common.settings import CommonSettings
 from actors.orders.settings import MIGRATIONS as ORDERS_MIGRATIONS
-from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, StackSettings, free_port, stack_processes
+from deployments.stack import (
+    DEV_ADMIN_EMAIL,
+    DEV_ADMIN_PASSWORD,
+    StackSettings,
+    free_port,
+    stack_processes,
+    wait_ready,
+)
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -95,18 +102,13 @@ class Target:
                 os.kill(pid, signal.SIGKILL)
 
 
-def wait_ready(url: str, process: subprocess.Popen, timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server for {url} exited with {process.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise SystemExit(f"{url} not ready within {timeout_s}s")
+def wait_serving(process: subprocess.Popen, *urls: str, timeout_s: float = 300) -> None:
+    """Until every url answers 200; fails at once when the server process has exited."""
+    def exited() -> str | None:
+        return f"its server exited with {process.returncode}" if process.poll() is not None else None
+
+    for url in urls:
+        wait_ready(url, timeout_s, check_failed=exited)
 
 
 def start_bare(world: BenchWorld) -> Target:
@@ -117,8 +119,7 @@ def start_bare(world: BenchWorld) -> Target:
         [str(BIN / "python"), str(HERE / "bare_server.py"), "--port", str(port)],
         env=world.env | {"AUTH_URL": f"{url}/auth"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    wait_ready(f"{url}/orders/ready", process)
-    wait_ready(f"{url}/auth/ready", process)
+    wait_serving(process, f"{url}/orders/ready", f"{url}/auth/ready")
     return Target("bare uvicorn", url, process)
 
 
@@ -137,8 +138,7 @@ def start_stack(name: str, world: BenchWorld, *, throughput_mode: bool = True) -
     run_dir.mkdir(parents=True, exist_ok=True)
     log = (run_dir / "stack.log").open("w")
     process = subprocess.Popen([str(BIN / "orderflow"), "run", "--no-seed"], env=env, stdout=log, stderr=log)
-    wait_ready(f"{settings.gateway_url}/orders/ready", process)
-    wait_ready(f"{settings.gateway_url}/auth/ready", process)
+    wait_serving(process, f"{settings.gateway_url}/orders/ready", f"{settings.gateway_url}/auth/ready")
     return Target(name, settings.gateway_url, process, settings)
 
 

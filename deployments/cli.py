@@ -77,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             signal.signal(sig, lambda *_: stopping.set())
         for service in SERVICES:
             st.wait_ready(f"{stack.serve_url}/{service}/ready", stack.ready_timeout_s,
-                          check_failed=st.failed_applications)
+                          check_failed=st.failed_deployments)
         nginx = st.start_nginx(stack)
         for service in SERVICES:
             st.wait_ready(f"{stack.gateway_url}/{service}/ready", 30)

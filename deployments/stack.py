@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -333,19 +334,23 @@ def stop_serve() -> None:
             ray.shutdown()
 
 
-def failed_applications() -> dict[str, str]:
+def failed_deployments() -> str | None:
+    """What Serve says of the applications it could not deploy, if any."""
     from ray import serve
 
     status = serve.status()
-    return {name: app.message for name, app in status.applications.items() if app.status == "DEPLOY_FAILED"}
+    failed = {name: app.message for name, app in status.applications.items() if app.status == "DEPLOY_FAILED"}
+    return f"Serve could not deploy {failed}" if failed else None
 
 
-def wait_ready(url: str, timeout_s: float, *, check_failed=None) -> None:
+def wait_ready(url: str, timeout_s: float, *, check_failed: Callable[[], str | None] | None = None) -> None:
+    """Poll `url` until it answers 200; StackError after `timeout_s`, or at once when
+    `check_failed` tells why it never will."""
     deadline = time.monotonic() + timeout_s
     last = "no answer yet"
     while time.monotonic() < deadline:
         if check_failed and (failed := check_failed()):
-            raise StackError(f"Serve could not deploy: {failed}")
+            raise StackError(f"{url} will not become ready: {failed}")
         try:
             response = httpx.get(url, timeout=2)
             if response.status_code == 200:

@@ -4,12 +4,11 @@ Pure functions of the event; no I/O. The notification log stores their output.
 """
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from actors.common.events import ORDER_CREATED, OrderEvent
 
@@ -32,9 +31,10 @@ STATUS_WORDS: dict[str, dict[str, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class NewNotification:
+class NewNotification(BaseModel):
     """A notification made from one event, before it has an id in the log."""
+
+    model_config = ConfigDict(frozen=True)
 
     event_id: uuid.UUID
     order_id: uuid.UUID
@@ -47,19 +47,10 @@ class NewNotification:
     url: str
 
 
-class Notification(BaseModel):
+class Notification(NewNotification):
     """A notification as the API and the WebSocket send it (API.md, Notification)."""
 
     id: int
-    event_id: uuid.UUID
-    order_id: uuid.UUID
-    order_number: str
-    kind: Kind
-    status: str
-    urgency: Urgency
-    title: str
-    message: str
-    url: str
     created_at: datetime
 
 
