@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.common.errors import PROBLEM_JSON, BadRequest, PayloadTooLarge, Problem, Unprocessable
@@ -197,16 +198,23 @@ def create_service_api(
     return api
 
 
-async def current_user(request: Request) -> Principal:
-    """The caller: a guest without an Authorization header, else whoever the access token
-    names (verified by the service's `app.state.verifier`); a bad token is a 401."""
+def bearer_token(request: HTTPConnection) -> str | None:
+    """The access token of the Authorization header; None without the header, 401 when it
+    is not a bearer token."""
     header = request.headers.get("authorization")
     if not header:
-        return GUEST
+        return None
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidToken("Send the access token as: Authorization: Bearer <token>.")
-    return await request.app.state.verifier.verify(token.strip())
+    return token.strip()
+
+
+async def current_user(request: Request) -> Principal:
+    """The caller: a guest without an Authorization header, else whoever the access token
+    names (verified by the service's `app.state.verifier`); a bad token is a 401."""
+    token = bearer_token(request)
+    return GUEST if token is None else await request.app.state.verifier.verify(token)
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]

@@ -18,18 +18,18 @@ from ray import serve
 from ray.serve import Application
 
 from actors.common.db import create_pool, migrate
-from actors.common.errors import Forbidden, Problem, Unprocessable
+from actors.common.errors import Forbidden, Problem, ServiceUnavailable, Unprocessable
 from actors.common.events import OrderEvent
 from actors.common.logging import configure_logging, get_logger
 from actors.common.redis import create_redis
-from actors.common.security import STAFF, Principal, TokenVerifier, require_roles
+from actors.common.security import GUEST, STAFF, InvalidToken, TokenVerifier, require_roles
 from actors.notification import webhook
 from actors.notification.consumer import EventConsumer
 from actors.notification.domain import Notification
 from actors.notification.fanout import NotificationHub, Subscriber
 from actors.notification.service import NotificationService
 from actors.notification.settings import MIGRATIONS, NotificationSettings
-from deployments.http import CurrentUser, create_service_api, create_verifier, current_user, readiness
+from deployments.http import CurrentUser, bearer_token, create_service_api, create_verifier, readiness
 
 log = get_logger("notification")
 
@@ -160,22 +160,21 @@ async def order_webhook(
                            duplicate=added is None)
 
 
-async def staff_on_websocket(websocket: WebSocket) -> Principal:
+async def staff_on_websocket(websocket: WebSocket) -> str:
     """The shared token check, with the token in `Authorization` or in `?token=` (browsers
-    cannot set headers on a WebSocket); staff only."""
-    token = websocket.query_params.get("token")
-    if token:
-        user = await websocket.app.state.verifier.verify(token)
-    else:
-        user = await current_user(websocket)
-    return require_roles(user, *STAFF)
+    cannot set headers on a WebSocket); staff only. Returns the token, checked again for as
+    long as the connection lasts."""
+    token = websocket.query_params.get("token") or bearer_token(websocket)
+    user = GUEST if token is None else await websocket.app.state.verifier.verify(token)
+    require_roles(user, *STAFF)
+    return token
 
 
 @routes.websocket("/ws")
 async def notifications_ws(websocket: WebSocket) -> None:
     """Pushes every new notification as JSON, and `{"type": "heartbeat"}` when idle."""
     try:
-        await staff_on_websocket(websocket)
+        token = await staff_on_websocket(websocket)
     except Problem as problem:
         code = {401: CLOSE_UNAUTHORIZED, 403: CLOSE_FORBIDDEN}.get(problem.status, CLOSE_TRY_AGAIN)
         await websocket.accept()
@@ -189,14 +188,32 @@ async def notifications_ws(websocket: WebSocket) -> None:
     # Subscribed before the handshake completes: everything committed from here on is pushed,
     # and what came before is in the agent's catch-up read, which it makes after connecting.
     subscriber = hub.subscribe()
+    config: NotificationSettings = websocket.app.state.settings
+    access = asyncio.create_task(until_access_ends(websocket.app.state.verifier, token, config.ws_token_recheck_s))
     try:
         await websocket.accept()
-        await _push(websocket, subscriber, websocket.app.state.settings)
+        await _push(websocket, subscriber, access, config)
     finally:
+        access.cancel()
         hub.unsubscribe(subscriber)
 
 
-async def _push(websocket: WebSocket, subscriber: Subscriber, config: NotificationSettings) -> None:
+async def until_access_ends(verifier: TokenVerifier, token: str, every_s: float) -> str:
+    """Checks the token again every `every_s` and returns why it no longer admits its holder:
+    it expired, or its session ended (logout, a role change). While neither Redis nor the
+    auth service can tell, the connection stays."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await verifier.verify(token)
+        except InvalidToken as exc:
+            return exc.detail
+        except ServiceUnavailable:
+            continue
+
+
+async def _push(websocket: WebSocket, subscriber: Subscriber, access: asyncio.Task,
+                config: NotificationSettings) -> None:
     async def until_client_leaves() -> None:
         with contextlib.suppress(WebSocketDisconnect):
             while True:
@@ -207,11 +224,15 @@ async def _push(websocket: WebSocket, subscriber: Subscriber, config: Notificati
     try:
         while True:
             next_one = asyncio.create_task(subscriber.queue.get())
-            done, _ = await asyncio.wait({next_one, leaving, dropped}, timeout=config.ws_heartbeat_s,
+            done, _ = await asyncio.wait({next_one, leaving, dropped, access}, timeout=config.ws_heartbeat_s,
                                          return_when=asyncio.FIRST_COMPLETED)
             if next_one not in done:
                 next_one.cancel()
             if leaving in done:
+                return
+            if access in done:
+                # 4401: the agent renews its token (or logs in again) and reconnects.
+                await websocket.close(code=CLOSE_UNAUTHORIZED, reason=access.result()[:120])
                 return
             if dropped in done:
                 log.warning("agent dropped: it did not keep up with the notifications")

@@ -36,5 +36,8 @@ class NotificationSettings(CommonSettings):
     ws_heartbeat_s: float = 15.0
     ws_queue_size: int = Field(256, ge=1)
     ws_send_timeout_s: float = 5.0
+    # An open WebSocket's token is checked again this often: when it has expired or its
+    # session has ended (logout, a role change), the connection is closed with 4401.
+    ws_token_recheck_s: float = Field(15.0, gt=0)
     # The fan-out wakes on LISTEN/NOTIFY; this poll is the fallback when one is missed.
     fanout_poll_s: float = 2.0

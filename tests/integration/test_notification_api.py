@@ -5,12 +5,15 @@ cross replicas."""
 import asyncio
 import json
 import time
+import uuid
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from actors.common.redis import create_redis
+from actors.common.security import revoked_key
 from actors.notification import webhook
 from tests.integration.notification_support import (  # noqa: F401 (fixtures)
     PUBLIC_URL,
@@ -23,6 +26,7 @@ from tests.integration.notification_support import (  # noqa: F401 (fixtures)
     settings_for,
     status_event,
     tokens,
+    unique,
 )
 from tests.integration.support import wait_until
 
@@ -185,6 +189,41 @@ async def test_the_websocket_is_for_staff_only(server, tokens):
     assert await _close_code(f"{server.ws_url}?token={tokens.token('customer')}") == 4403
     expired = tokens.token("admin", lifetime_s=-60)
     assert await _close_code(server.ws_url, {"Authorization": f"Bearer {expired}"}) == 4401
+
+
+async def _closed_with(ws) -> tuple[int, str]:
+    """Reads (heartbeats) until the server closes the connection; its close code and reason."""
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            await asyncio.wait_for(ws.recv(), 15)
+    return closed.value.rcvd.code, closed.value.rcvd.reason
+
+
+async def test_an_open_websocket_ends_with_its_session_or_its_token(
+        notifications_db, notification_queue, exchange_name, make_server, tokens):
+    """Checked at connect only, a token would let a logged-out (or demoted) member of staff
+    follow the orders for as long as the connection lasts."""
+    namespace = unique("ns")
+    config = settings_for(notifications_db, notification_queue, exchange_name, run_consumer=False,
+                          redis_namespace=namespace, ws_heartbeat_s=0.2, ws_token_recheck_s=0.2)
+    server = await make_server(config)
+    redis = create_redis(config.redis_url)
+    try:
+        session = uuid.uuid4().hex
+        async with connect(f"{server.ws_url}?token={tokens.token('warehouse', sid=session)}") as ws:
+            for _ in range(3):  # re-checks of a good token keep the connection
+                assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "heartbeat"}
+            await redis.set(revoked_key(namespace, session), 1)  # what logout or a role change writes
+            code, reason = await _closed_with(ws)
+        assert code == 4401 and "session" in reason
+
+        # Tokens last minutes; this one runs out (past the verifier's 5 s leeway) while connected.
+        async with connect(f"{server.ws_url}?token={tokens.token('warehouse', lifetime_s=1)}") as ws:
+            code, reason = await _closed_with(ws)
+        assert code == 4401 and "expired" in reason
+    finally:
+        await redis.delete(revoked_key(namespace, session))
+        await redis.aclose()
 
 
 async def test_pushes_cross_replicas_and_heartbeats_keep_idle_connections(
