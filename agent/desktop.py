@@ -60,6 +60,7 @@ class DesktopAlerts:
             on_dispatched=lambda: accepted.append(time.time()),
         )
         if not accepted:
+            self._close_failed_connection()
             if self.server_ok:
                 log.warning(
                     "No desktop notification server is running on this session's D-Bus "
@@ -72,4 +73,14 @@ class DesktopAlerts:
             log.warning("A desktop notification server is running again; showing notifications.")
             self.server_ok = True
         return accepted[0]
+
+    def _close_failed_connection(self) -> None:
+        """desktop-notifier opens a new D-Bus connection for every send while no server owns
+        the name, and leaves each failed one open: a long outage would pile up hundreds,
+        against the bus's limit of connections per user. Close the one that just failed."""
+        backend = getattr(self.notifier, "_backend", None)
+        bus = getattr(backend, "bus", None)
+        if bus is not None and getattr(backend, "interface", None) is None:
+            bus.disconnect()
+            backend.bus = None
 

@@ -14,7 +14,7 @@ import shutil
 import signal
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DUNSTRC = """
@@ -51,6 +51,7 @@ class Desktop:
     display: str
     bus_address: str
     directory: Path
+    processes: list[subprocess.Popen] = field(default_factory=list)
 
     @property
     def env(self) -> dict[str, str]:
@@ -78,6 +79,26 @@ class Desktop:
         assert result.returncode == 0, result.stderr
         wait_for(lambda: offered.exists() and entry in offered.read_text(),
                  f"dunst's context menu to offer {entry!r} (what it offered is in {offered})")
+
+    def start_notification_server(self, dunstrc: str = DUNSTRC) -> None:
+        """dunst on this desktop's bus; its context menu's "dmenu" is a script that picks
+        the entry `press` asks for."""
+        menu = self.directory / "choose-menu-entry"
+        menu.write_text(f'#!/bin/sh\ntee "{self.directory}/menu-offered" | grep -m1 -F -f "{self.directory}/menu-choice"\n')
+        menu.chmod(0o755)
+        rc = self.directory / "dunstrc"
+        rc.write_text(dunstrc.replace("[global]\n", f"[global]\n    dmenu = {menu}\n", 1))
+        self.processes.append(subprocess.Popen(
+            ["dunst", "-config", str(rc)], env={**os.environ, **self.env},
+            stdout=subprocess.DEVNULL, stderr=(self.directory / "dunst.log").open("w")))
+        wait_for(lambda: self.run("dunstctl", "count", "displayed").returncode == 0, "dunst")
+
+    def bus_clients(self) -> int:
+        """How many connections the session bus has (this query's own included)."""
+        result = self.run("dbus-send", "--print-reply", "--dest=org.freedesktop.DBus", "/org/freedesktop/DBus",
+                          "org.freedesktop.DBus.ListNames")
+        assert result.returncode == 0, result.stderr
+        return result.stdout.count('":1.')
 
     def displayed(self) -> int:
         return int(self.run("dunstctl", "count", "displayed").stdout.strip() or 0)
@@ -127,31 +148,21 @@ def running_desktop(directory: Path, *, notification_server: bool = True, dunstr
     missing = missing_programs()
     assert not missing, f"install the Debian packages for: {missing} (xvfb, dbus, dunst, imagemagick)"
     directory.mkdir(parents=True, exist_ok=True)
-    started: list[subprocess.Popen] = []
     number = _free_display()
+    socket = directory / "bus"
+    desktop = Desktop(display=f":{number}", bus_address=f"unix:path={socket}", directory=directory)
     try:
         xvfb = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
                                 stdout=subprocess.DEVNULL, stderr=(directory / "xvfb.log").open("w"))
-        started.append(xvfb)
+        desktop.processes.append(xvfb)
         wait_for(lambda: Path(f"/tmp/.X11-unix/X{number}").exists() or xvfb.poll() is not None, "Xvfb")
-        socket = directory / "bus"
-        bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--nopidfile",
-                                f"--address=unix:path={socket}"],
-                               stdout=subprocess.DEVNULL, stderr=(directory / "dbus.log").open("w"))
-        started.append(bus)
+        desktop.processes.append(subprocess.Popen(
+            ["dbus-daemon", "--session", "--nofork", "--nopidfile", f"--address=unix:path={socket}"],
+            stdout=subprocess.DEVNULL, stderr=(directory / "dbus.log").open("w")))
         wait_for(socket.exists, "dbus-daemon")
-        desktop = Desktop(display=f":{number}", bus_address=f"unix:path={socket}", directory=directory)
         if notification_server:
-            menu = directory / "choose-menu-entry"
-            menu.write_text(f'#!/bin/sh\ntee "{directory}/menu-offered" | grep -m1 -F -f "{directory}/menu-choice"\n')
-            menu.chmod(0o755)
-            rc = directory / "dunstrc"
-            rc.write_text(dunstrc.replace("[global]\n", f"[global]\n    dmenu = {menu}\n", 1))
-            dunst = subprocess.Popen(["dunst", "-config", str(rc)], env={**os.environ, **desktop.env},
-                                     stdout=subprocess.DEVNULL, stderr=(directory / "dunst.log").open("w"))
-            started.append(dunst)
-            wait_for(lambda: desktop.run("dunstctl", "count", "displayed").returncode == 0, "dunst")
+            desktop.start_notification_server(dunstrc)
         yield desktop
     finally:
-        for process in reversed(started):
+        for process in reversed(desktop.processes):
             _stop(process)

@@ -3,6 +3,7 @@ orderflow-agent over the WebSocket, appears in a real notification server (dunst
 Xvfb on a private D-Bus session bus), and a click opens the order in the "browser"."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -123,3 +124,24 @@ def test_a_cancellation_is_urgent_and_its_button_opens_the_order(stack, client, 
     assert f"{stack.url}/admin/orders/{order['id']}" not in agent.opened_urls()
     desktop.press("Open order", logged["title"])
     wait_for(lambda: f"{stack.url}/admin/orders/{order['id']}" in agent.opened_urls(), "the order to open")
+
+
+async def test_without_a_notification_server_the_agent_says_so_once_until_one_starts(
+        tmp_path, monkeypatch, caplog):
+    """A real session bus with nobody owning org.freedesktop.Notifications, then dunst."""
+    from agent.desktop import Alert, DesktopAlerts
+
+    caplog.set_level(logging.INFO, logger="orderflow")
+    with running_desktop(tmp_path / "desktop", notification_server=False) as bare:
+        monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", bare.bus_address)
+        alerts = DesktopAlerts("Orderflow")
+        alert = Alert("New order ORD-2026-000007", "ada@example.com ordered 1 item", "http://shop/admin/orders/7")
+        assert [await alerts.show(alert) for _ in range(20)] == [None] * 20
+        assert bare.bus_clients() <= 2, "failed attempts must not leave D-Bus connections open"
+        bare.start_notification_server()
+        assert await alerts.show(alert) is not None
+        wait_for(lambda: bare.displayed() >= 1, "the notification on screen once a server runs")
+
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len([w for w in warnings if w.startswith("No desktop notification server")]) == 1
+    assert len([w for w in warnings if "running again" in w]) == 1
