@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 from ray import serve
 from ray.serve import Application
 
-from actors.common.db import create_pool, migrate
+from actors.common.db import CONNECTION_ERRORS, create_pool, migrate
 from actors.common.errors import Forbidden, Problem, ServiceUnavailable, Unprocessable
 from actors.common.events import OrderEvent
 from actors.common.logging import configure_logging, get_logger
@@ -34,6 +34,7 @@ from deployments.http import CurrentUser, bearer_token, create_service_api, crea
 log = get_logger("notification")
 
 MAX_PAGE = 500
+PRUNE_EVERY_S = 3600
 # WebSocket close codes: 4401/4403 mirror HTTP 401/403 (the agent refreshes its token on
 # 4401); 1013 "try again later" for a client that is too slow or a replica not ready.
 CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN, CLOSE_TRY_AGAIN = 4401, 4403, 1013
@@ -79,9 +80,11 @@ def create_api(settings: NotificationSettings | None = None,
         hub.start()
         if config.run_consumer:
             consumer.start()
+        pruning = asyncio.create_task(_keep_pruning(service, config.retention_days))
         try:
             yield
         finally:
+            pruning.cancel()
             if config.run_consumer:
                 await consumer.stop()
             await hub.stop()
@@ -92,6 +95,16 @@ def create_api(settings: NotificationSettings | None = None,
     # Added as they are (include_router refuses the prefix-less "" path of the list route).
     app.router.routes.extend(routes.routes)
     return app
+
+
+async def _keep_pruning(service: NotificationService, keep_days: int) -> None:
+    """Hourly, in every replica (deleting twice is harmless)."""
+    while True:
+        try:
+            await service.prune(keep_days)
+        except (*CONNECTION_ERRORS, ServiceUnavailable) as exc:
+            log.warning("cannot prune the notifications log (%s); trying again in an hour", exc.__class__.__name__)
+        await asyncio.sleep(PRUNE_EVERY_S)
 
 
 routes = APIRouter()

@@ -67,3 +67,13 @@ class NotificationService:
     async def last_id(self) -> int:
         async with self._connection() as conn:
             return await store.last_id(conn)
+
+    async def prune(self, keep_days: int) -> int:
+        """Delete what the log no longer keeps; a redelivery of an event that old would
+        notify again (the unique event id is gone with it), which only a replay months
+        later could cause."""
+        async with self._connection() as conn:
+            deleted = await store.prune(conn, keep_days)
+        if deleted:
+            log.info("pruned %d notifications older than %d days", deleted, keep_days)
+        return deleted

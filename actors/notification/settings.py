@@ -41,3 +41,6 @@ class NotificationSettings(CommonSettings):
     ws_token_recheck_s: float = Field(15.0, gt=0)
     # The fan-out wakes on LISTEN/NOTIFY; this poll is the fallback when one is missed.
     fanout_poll_s: float = 2.0
+    # The log keeps this many days of notifications (agents catch up on hours, not months);
+    # older ones are deleted once an hour.
+    retention_days: int = Field(90, ge=1)

@@ -55,6 +55,14 @@ async def last_id(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT coalesce(max(id), 0) FROM notifications")
 
 
+async def prune(conn: asyncpg.Connection, keep_days: int) -> int:
+    """Delete notifications older than `keep_days`; how many went."""
+    result = await conn.execute(
+        "DELETE FROM notifications WHERE created_at < now() - make_interval(days => $1)", keep_days
+    )
+    return int(result.split()[-1])
+
+
 async def remember_signature(conn: asyncpg.Connection, signature: str, *, keep_s: int) -> bool:
     """Record a webhook signature; False when it was seen before (a replay)."""
     await conn.execute(

@@ -105,6 +105,24 @@ async def test_catch_up_after_an_id_in_order(staff):
         assert first["url"] == f"{PUBLIC_URL}/admin/orders/{events[0].data.order_id}"
 
 
+async def test_the_log_keeps_its_retention_period_and_no_more(server, staff):
+    notifications = server.app.state.notifications
+    async with staff:
+        events = [order_event(number=f"ORD-2026-{n:06d}") for n in range(1, 5)]
+        for event in events:
+            body = event.model_dump_json().encode()
+            assert (await post_webhook(staff, body, signed(body))).status_code == 202
+        ages = {events[0].id: 91, events[1].id: 400, events[2].id: 89}
+        for event_id, days in ages.items():
+            await notifications.pool.execute(
+                "UPDATE notifications SET created_at = now() - make_interval(days => $2) WHERE event_id = $1",
+                event_id, days)
+
+        assert await notifications.prune(90) == 2
+        assert [i["event_id"] for i in await items(staff, after=0)] == [str(e.id) for e in events[2:]]
+        assert await notifications.prune(90) == 0
+
+
 # --- the webhook ------------------------------------------------------------------------------
 
 
