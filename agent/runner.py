@@ -47,6 +47,7 @@ class Agent:
         self.api = api
         self.last_id = state.last_id
         self.connected = asyncio.Event()
+        self._renew_token = False
 
     async def run(self) -> None:
         """Run until cancelled; returns only when logging in is impossible (LoginRequired,
@@ -63,8 +64,8 @@ class Agent:
                 if code == CLOSE_FORBIDDEN:
                     raise NotAllowed(f"The server refuses this account: {closed.rcvd.reason}") from None
                 if code == CLOSE_UNAUTHORIZED:
-                    log.info("the server wants a fresh token; renewing it")
-                    await self.credentials.access_token(renew=True)
+                    log.info("the server wants a fresh token; renewing it before reconnecting")
+                    self._renew_token = True
                 problem = f"connection to {self.settings.server} closed ({closed.rcvd or 'no close frame'})"
             except InvalidStatus as exc:
                 problem = f"the server refused the WebSocket ({exc.response.status_code})"
@@ -87,7 +88,8 @@ class Agent:
             log.info("first run: starting after notification %d", self.last_id)
 
     async def _session(self) -> None:
-        token = await self.credentials.access_token()
+        token = await self.credentials.access_token(renew=self._renew_token)
+        self._renew_token = False
         # Ray Serve ends every request after its request_timeout_s, a WebSocket too, unless the
         # request says otherwise; the gateway says so for it, and this covers a direct connection.
         headers = {"Authorization": f"Bearer {token}", SERVE_REQUEST_TIMEOUT_HEADER: "0"}

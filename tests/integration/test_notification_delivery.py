@@ -9,6 +9,8 @@ from collections import Counter
 import httpx
 import pytest
 
+from actors.common.redis import create_redis
+from actors.common.security import revoked_key
 from agent.api import NotificationsApi
 from agent.runner import Agent
 from agent.settings import AgentSettings
@@ -21,6 +23,7 @@ from tests.integration.notification_support import (  # noqa: F401 (fixtures)
     order_event,
     settings_for,
     tokens,
+    unique,
 )
 from tests.integration.support import new_order, wait_until
 from tests.integration.test_notification_api import post_webhook, signed
@@ -35,6 +38,24 @@ class StaffToken:
 
     async def access_token(self, *, renew: bool = False) -> str:
         return self.tokens.token("warehouse")
+
+
+class EndingSession:
+    """Staff tokens of a session the test can end; the first renewal meets an unreachable
+    gateway, the next one starts a new session."""
+
+    def __init__(self, tokens):
+        self.tokens = tokens
+        self.session = uuid.uuid4().hex
+        self.renewals = 0
+
+    async def access_token(self, *, renew: bool = False) -> str:
+        if renew:
+            self.renewals += 1
+            if self.renewals == 1:
+                raise httpx.ConnectError("the gateway is not answering")
+            self.session = uuid.uuid4().hex
+        return self.tokens.token("warehouse", sid=self.session)
 
 
 class RecordingAlerts:
@@ -52,12 +73,13 @@ class RecordingAlerts:
 async def run_agent(tokens, tmp_path):
     tasks = []
 
-    async def run(server: NotificationServer, alerts: RecordingAlerts, state_dir=None, **overrides) -> Agent:
+    async def run(server: NotificationServer, alerts: RecordingAlerts, state_dir=None, credentials=None,
+                  **overrides) -> Agent:
         settings = AgentSettings(**{"server": server.url, "config_dir": state_dir or tmp_path / "agent",
                                     "reconnect_initial_s": 0.1, "reconnect_max_s": 0.5, "silence_timeout_s": 5,
                                     **overrides})
         http = httpx.AsyncClient(base_url=server.url, timeout=10)
-        credentials = StaffToken(tokens)
+        credentials = credentials or StaffToken(tokens)
         agent = Agent(settings, credentials, alerts, AgentState(settings.config_dir),
                       NotificationsApi(http, credentials))
         tasks.append((asyncio.create_task(agent.run()), http))
@@ -159,6 +181,32 @@ async def test_when_a_healthy_connection_ends_the_agent_reconnects_without_growi
         old.dropped.set()  # the server closes it (as it does a slow client's)
         await wait_until(lambda: hub.subscribers and old not in hub.subscribers, timeout_s=5,
                          what="the agent to reconnect")
+
+
+async def test_an_agent_whose_session_ends_renews_its_token_and_goes_on(
+        notifications_db, notification_queue, exchange_name, make_server, run_agent, tokens):
+    """The server closes the connection with 4401 when the session ends; the agent renews
+    its token (riding out a failed first attempt) and reconnects instead of stopping."""
+    namespace = unique("ns")
+    server = await make_server(settings_for(notifications_db, notification_queue, exchange_name, run_consumer=False,
+                                            redis_namespace=namespace, ws_token_recheck_s=0.2))
+    credentials, alerts = EndingSession(tokens), RecordingAlerts()
+    await run_agent(server, alerts, credentials=credentials)
+    redis = create_redis(server.app.state.settings.redis_url)
+    ended = credentials.session
+    try:
+        await redis.set(revoked_key(namespace, ended), 1)
+        await wait_until(lambda: credentials.renewals >= 2 and server.app.state.hub.subscribers, timeout_s=15,
+                         what="a renewed token and a new connection")
+        event = order_event(order_id=uuid.uuid4())
+        body = event.model_dump_json().encode()
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            assert (await post_webhook(client, body, signed(body))).status_code == 202
+        await wait_until(lambda: [a for a in alerts.shown if str(event.data.order_id) in a.url],
+                         what="a notification after the new session")
+    finally:
+        await redis.delete(revoked_key(namespace, ended))
+        await redis.aclose()
 
 
 async def _log_count(server) -> int:
