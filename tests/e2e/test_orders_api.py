@@ -179,6 +179,16 @@ def test_health_ready_and_metrics(client):
     assert "orderflow_http_requests_total" in metrics
 
 
+@pytest.mark.parametrize(("prefix", "route"), [("/orders", "/{order_id}/status"), ("/auth", "/login"),
+                                               ("/notifications", "/webhooks/orders"), ("/analytics", "/stats")])
+def test_every_service_serves_its_api_docs_through_the_gateway(anonymous, prefix, route):
+    schema = anonymous.get(f"{prefix}/openapi.json")
+    assert schema.status_code == 200, schema.text
+    assert route in schema.json()["paths"]  # paths are relative to the service's prefix
+    docs = anonymous.get(f"{prefix}/docs")
+    assert docs.status_code == 200 and f"{prefix}/openapi.json" in docs.text
+
+
 async def test_order_events_reach_rabbitmq(stack, admin_token):
     connection = await aio_pika.connect(stack.amqp_url)
     async with connection:
