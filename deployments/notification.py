@@ -104,6 +104,8 @@ async def _keep_pruning(service: NotificationService, keep_days: int) -> None:
             await service.prune(keep_days)
         except (*CONNECTION_ERRORS, ServiceUnavailable) as exc:
             log.warning("cannot prune the notifications log (%s); trying again in an hour", exc.__class__.__name__)
+        except Exception:
+            log.exception("pruning the notifications log failed; trying again in an hour")
         await asyncio.sleep(PRUNE_EVERY_S)
 
 

@@ -15,7 +15,9 @@ from actors.common.logging import get_logger
 
 log = get_logger("db")
 
-# What asyncpg raises when the server is down, restarting, or the socket broke.
+# What asyncpg raises when the server is down, restarting, the socket broke, or the server
+# cannot take work for now (out of connections, memory or disk; a standby that is read-only
+# until a failover completes). All of them pass: callers answer 503 or retry.
 CONNECTION_ERRORS = (
     OSError,
     TimeoutError,
@@ -23,6 +25,8 @@ CONNECTION_ERRORS = (
     asyncpg.CannotConnectNowError,
     asyncpg.OperatorInterventionError,
     asyncpg.InterfaceError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.ReadOnlySQLTransactionError,
 )
 
 
@@ -128,19 +132,36 @@ async def migrate(dsn: str, migrations_dir: Path) -> list[str]:
 
 class NotifyListener:
     """A connection of its own that LISTENs on one channel and sets `wake` on every NOTIFY.
-    `ensure()` (re)opens it, so a caller's retry loop also heals a broken listener."""
+    `ensure()` (re)opens it; while it cannot, the caller's poll covers for it."""
 
     def __init__(self, dsn: str, channel: str, wake: asyncio.Event):
         self.dsn = dsn
         self.channel = channel
         self.wake = wake
         self._connection: asyncpg.Connection | None = None
+        self._failing = False
 
-    async def ensure(self) -> None:
+    async def ensure(self) -> bool:
+        """Whether it is listening; a failure to (re)open is said once, not raised: the
+        database may still serve the caller's pool (say, out of connections for one more)."""
         if self._connection is not None and not self._connection.is_closed():
-            return
-        self._connection = await asyncpg.connect(self.dsn, timeout=5)
-        await self._connection.add_listener(self.channel, lambda *_: self.wake.set())
+            return True
+        connection = None
+        try:
+            connection = await asyncpg.connect(self.dsn, timeout=5)
+            await connection.add_listener(self.channel, lambda *_: self.wake.set())
+        except CONNECTION_ERRORS as exc:
+            if connection is not None:
+                connection.terminate()
+            if not self._failing:
+                log.warning("cannot LISTEN on %s (%s); polling until it can", self.channel, exc.__class__.__name__)
+            self._failing = True
+            return False
+        self._connection = connection
+        if self._failing:
+            log.info("listening on %s again", self.channel)
+        self._failing = False
+        return True
 
     async def close(self) -> None:
         if self._connection is not None:

@@ -9,6 +9,7 @@ import time
 import uuid
 
 import aio_pika
+import asyncpg
 import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -79,6 +80,29 @@ async def notifications_db():
         yield url
     finally:
         await drop_database(url)
+
+
+@pytest.fixture
+async def limited_role(notifications_db):
+    """Makes login roles allowed `connections` at a time, with rights on the test's log;
+    returns a DSN for each. Dropped at the end."""
+    roles = []
+    admin = await asyncpg.connect(notifications_db)
+
+    async def make(*, connections: int) -> str:
+        role = unique("limited")
+        await admin.execute(f"CREATE ROLE {role} LOGIN CONNECTION LIMIT {connections}")
+        await admin.execute(f"GRANT ALL ON ALL TABLES IN SCHEMA public TO {role}")
+        await admin.execute(f"GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO {role}")
+        roles.append(role)
+        return notifications_db.replace("postgres@", f"{role}@")
+
+    yield make
+    for role in roles:
+        await admin.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}")
+        await admin.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role}")
+        await admin.execute(f"DROP ROLE {role}")
+    await admin.close()
 
 
 @pytest.fixture

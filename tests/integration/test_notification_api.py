@@ -7,17 +7,22 @@ import json
 import time
 import uuid
 
+import asyncpg
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from actors.common.db import create_pool
 from actors.common.redis import create_redis
 from actors.common.security import revoked_key
 from actors.notification import webhook
+from actors.notification.fanout import NotificationHub
+from actors.notification.service import NotificationService
 from tests.integration.notification_support import (  # noqa: F401 (fixtures)
     PUBLIC_URL,
     WEBHOOK_SECRET,
+    limited_role,
     make_server,
     notification_queue,
     notifications_db,
@@ -242,6 +247,31 @@ async def test_an_open_websocket_ends_with_its_session_or_its_token(
     finally:
         await redis.delete(revoked_key(namespace, session))
         await redis.aclose()
+
+
+async def test_without_a_listen_connection_the_fan_out_pushes_by_polling(notifications_db, limited_role):
+    """PostgreSQL has no connection left for the hub's LISTEN, but its pool still works: new
+    notifications must still reach the agents (at the poll interval)."""
+    dsn = await limited_role(connections=2)
+    hog = await asyncpg.connect(dsn)
+    pool, admin_pool = await create_pool(dsn, max_size=1), await create_pool(notifications_db, max_size=1)
+    service = NotificationService(pool, language="en", public_url=PUBLIC_URL, timeout_s=5)
+    await service.last_id()  # the pool keeps the role's second connection: none is left to LISTEN
+    hub = NotificationHub(service, dsn, poll_s=0.3)
+    hub.start()
+    try:
+        subscriber = hub.subscribe()
+        await wait_until(lambda: hub.last_id is not None, what="the hub to read the log")
+        event = order_event()
+        admin = NotificationService(admin_pool, language="en", public_url=PUBLIC_URL, timeout_s=5)
+        await admin.record(event, source="webhook")
+        pushed = await asyncio.wait_for(subscriber.queue.get(), 10)
+        assert pushed.event_id == event.id
+    finally:
+        await hub.stop()
+        await hog.close()
+        await pool.close()
+        await admin_pool.close()
 
 
 async def test_pushes_cross_replicas_and_heartbeats_keep_idle_connections(

@@ -4,10 +4,17 @@ messages while the consumer keeps going."""
 
 import asyncio
 
+import asyncpg
 import pytest
 
 from actors.common.db import create_pool
-from actors.notification.consumer import ATTEMPT_HEADER, REASON_HEADER, EventConsumer, dead_letter_queue_name
+from actors.notification.consumer import (
+    ATTEMPT_HEADER,
+    REASON_HEADER,
+    EventConsumer,
+    dead_letter_queue_name,
+    retry_queue_name,
+)
 from actors.notification.service import NotificationService
 from tests.integration.notification_support import (  # noqa: F401 (fixtures)
     AMQP_URL,
@@ -21,6 +28,7 @@ from tests.integration.notification_support import (  # noqa: F401 (fixtures)
     publish_raw,
     queue_depth,
     status_event,
+    limited_role,
     take_all,
 )
 from tests.integration.support import wait_until
@@ -157,3 +165,29 @@ async def _count(service, expected: int = 1) -> bool:
 
 async def _depth_is(queue: str, expected: int) -> bool:
     return await queue_depth(queue) == expected
+
+
+async def test_out_of_connections_waits_instead_of_dead_lettering(limited_role, service, start_consumer,
+                                                                  exchange_name, notification_queue):
+    """PostgreSQL refusing connections ("too many connections") is the database being
+    unavailable, not a bad event: the event waits, unacked, and is logged once it can be."""
+    limited_role_dsn = await limited_role(connections=1)
+    pool = await create_pool(limited_role_dsn, max_size=2)
+    limited = NotificationService(pool, language="en", public_url=PUBLIC_URL, timeout_s=5)
+    hog = await asyncpg.connect(limited_role_dsn)  # takes the role's only connection
+    try:
+        await start_consumer(lambda event: limited.record(event, source="rabbitmq"))
+        event = order_event()
+        await publish_event(exchange_name, event)
+        await asyncio.sleep(3)  # several in-place retries; a retry queue would have it by now
+        for queue in [dead_letter_queue_name(notification_queue), *(retry_queue_name(notification_queue, d)
+                                                                   for d in RETRY_DELAYS)]:
+            assert await queue_depth(queue) == 0, queue
+        await hog.close()
+        # read as another role: the limited one may still count the closed connection a moment
+        await wait_until(lambda: _count(service), what="the notification once a connection is free")
+        assert [r["event_id"] for r in await log_rows(service)] == [event.id]
+    finally:
+        if not hog.is_closed():
+            await hog.close()
+        await pool.close()
