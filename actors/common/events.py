@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 ORDER_CREATED = "order.created"
 ORDER_STATUS_CHANGED = "order.status_changed"
@@ -24,11 +24,18 @@ class OrderEventData(BaseModel):
 
 
 class OrderEvent(BaseModel):
-    id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    # Required when parsing: consumers are idempotent on `id`, so an event without one
+    # (a default would make a new id at every delivery) is refused. `OrderEvent.new` makes one.
+    id: uuid.UUID
     type: EventType
-    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    occurred_at: datetime
     version: Literal[1] = 1
     data: OrderEventData
+
+    @classmethod
+    def new(cls, type: EventType, data: OrderEventData) -> "OrderEvent":
+        """A new event, with a fresh id, happening now."""
+        return cls(id=uuid.uuid4(), type=type, occurred_at=datetime.now(UTC), data=data)
 
     @property
     def routing_key(self) -> str:

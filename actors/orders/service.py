@@ -29,9 +29,9 @@ log = get_logger("orders")
 
 
 def _event(kind: str, order: Order, previous: Status | None) -> OrderEvent:
-    return OrderEvent(
-        type=kind,
-        data=OrderEventData(
+    return OrderEvent.new(
+        kind,
+        OrderEventData(
             order_id=order.id,
             number=order.number,
             status=order.status.value,

@@ -37,7 +37,7 @@ def unique(prefix: str) -> str:
 def order_event(kind: str = ORDER_CREATED, *, order_id: uuid.UUID | None = None, number: str = "ORD-2026-000042",
                 status: str = "new", previous: str | None = None, email: str = "ada@example.com",
                 total: str = "249.90", currency: str = "PLN", items: int = 3) -> OrderEvent:
-    return OrderEvent(type=kind, data=OrderEventData(
+    return OrderEvent.new(kind, OrderEventData(
         order_id=order_id or uuid.uuid4(), number=number, status=status, previous_status=previous,
         customer_email=email, total=total, currency=currency, items_count=items))
 

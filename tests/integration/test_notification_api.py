@@ -187,6 +187,19 @@ async def test_a_signed_webhook_that_is_not_an_event_is_a_422(staff, body):
         assert await items(staff, after=0) == []
 
 
+async def test_a_webhook_event_without_an_id_is_refused(staff):
+    """Idempotency rests on the event's id (API.md, Events): a sender that leaves it out
+    would get a new notification for every resend."""
+    event = order_event().model_dump(mode="json")
+    del event["id"]
+    body = json.dumps(event).encode()
+    async with staff:
+        response = await post_webhook(staff, body, signed(body))
+        assert response.status_code == 422, response.text
+        assert ["id"] in [e["loc"] for e in response.json()["errors"]]
+        assert await items(staff, after=0) == []
+
+
 async def test_webhooks_are_off_without_a_secret(notifications_db, notification_queue, exchange_name, make_server):
     server = await make_server(settings_for(notifications_db, notification_queue, exchange_name, webhook_secret="",
                                             run_consumer=False))

@@ -14,7 +14,7 @@ ORDER_ID = uuid.UUID("8f5ed8e6-f8df-42d9-9136-f8b7a46c5689")
 
 def event(kind=ORDER_CREATED, *, status="new", previous=None, total="249.90", currency="PLN", items=3,
           number="ORD-2026-000042", email="anna@example.com") -> OrderEvent:
-    return OrderEvent(type=kind, data=OrderEventData(
+    return OrderEvent.new(kind, OrderEventData(
         order_id=ORDER_ID, number=number, status=status, previous_status=previous, customer_email=email,
         total=Decimal(total), currency=currency, items_count=items))
 
