@@ -15,7 +15,11 @@ class LoginRequired(RuntimeError):
 
 
 class ServerError(RuntimeError):
-    """The server answered with something other than what the contract promises."""
+    """The server cannot give the agent what it asked for now; worth trying again later."""
+
+
+class NotAllowed(RuntimeError):
+    """The account is not staff: retrying will not help."""
 
 
 def _problem(response: httpx.Response) -> str:
@@ -48,7 +52,10 @@ class Credentials:
         if not (self.email and self.password):
             raise LoginRequired("No staff email and password given.")
         response = await self.http.post("/auth/login", json={"email": self.email, "password": self.password})
-        if response.status_code in (401, 422, 429):
+        if response.status_code == 429:  # a lockout ends by itself; attempts meanwhile do not extend it
+            raise ServerError(f"login refused for now: {_problem(response)} "
+                              f"(Retry-After: {response.headers.get('retry-after', '?')} s)")
+        if response.status_code in (401, 422):
             raise LoginRequired(f"Login refused: {_problem(response)}")
         self._take(response)
 
@@ -82,16 +89,19 @@ class NotificationsApi:
         self.credentials = credentials
 
     async def _get(self, params: dict) -> list[dict]:
-        for renew in (False, True):
-            token = await self.credentials.access_token(renew=renew)
-            response = await self.http.get("/notifications", params=params,
-                                           headers={"Authorization": f"Bearer {token}"})
-            if response.status_code == 401 and not renew:
-                continue  # the token ended early (logout elsewhere, key rotation): renew once
-            if response.status_code != 200:
-                raise ServerError(f"GET /notifications answered {response.status_code}: {_problem(response)}")
-            return response.json()["items"]
-        raise LoginRequired("The server refuses the agent's token.")
+        response = await self._get_once(params, renew=False)
+        if response.status_code == 401:  # the token ended early (logout elsewhere, key rotation): renew once
+            response = await self._get_once(params, renew=True)
+        if response.status_code == 403:
+            raise NotAllowed(f"The server refuses this account: {_problem(response)}")
+        if response.status_code != 200:
+            # A fresh token refused too is a server-side hiccup (keys being rotated), not a lost login.
+            raise ServerError(f"GET /notifications answered {response.status_code}: {_problem(response)}")
+        return response.json()["items"]
+
+    async def _get_once(self, params: dict, *, renew: bool) -> httpx.Response:
+        token = await self.credentials.access_token(renew=renew)
+        return await self.http.get("/notifications", params=params, headers={"Authorization": f"Bearer {token}"})
 
     async def after(self, after_id: int) -> list[dict]:
         """Every notification after `after_id`, oldest first (all pages)."""

@@ -21,9 +21,9 @@ import sys
 import httpx
 
 from actors.common.logging import JsonFormatter, configure_logging, get_logger
-from agent.api import Credentials, LoginRequired, NotificationsApi, ServerError
+from agent.api import Credentials, LoginRequired, NotAllowed, NotificationsApi, ServerError
 from agent.desktop import Alert, DesktopAlerts
-from agent.runner import Agent, NotAllowed
+from agent.runner import Agent
 from agent.settings import AgentSettings
 from agent.state import AgentState
 

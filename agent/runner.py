@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from actors.common.logging import get_logger
 from actors.common.retry import Backoff
-from agent.api import Credentials, LoginRequired, NotificationsApi, ServerError
+from agent.api import Credentials, LoginRequired, NotAllowed, NotificationsApi, ServerError
 from agent.desktop import Alert
 from agent.settings import AgentSettings
 from agent.state import AgentState
@@ -31,10 +31,6 @@ CONNECTION_ERRORS = (OSError, TimeoutError, ConnectionClosed, InvalidHandshake, 
 
 class Alerts(Protocol):
     async def show(self, alert: Alert) -> float | None: ...
-
-
-class NotAllowed(RuntimeError):
-    """The account is not staff: retrying will not help."""
 
 
 class Agent:

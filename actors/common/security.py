@@ -74,7 +74,7 @@ def require_signed_in(user: Principal) -> Principal:
 def require_roles(user: Principal, *roles: str) -> Principal:
     require_signed_in(user)
     if not user.roles & set(roles):
-        raise Forbidden(f"This needs one of the roles: {', '.join(roles)}.")
+        raise Forbidden(f"This needs one of the roles: {', '.join(sorted(roles))}.")
     return user
 
 

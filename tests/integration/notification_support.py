@@ -2,7 +2,6 @@
 queue names of the test's own (all removed afterwards), staff tokens signed by a key of the
 test, and the notification app served by uvicorn in the test's event loop."""
 
-import asyncio
 import contextlib
 import json
 import time
@@ -11,7 +10,6 @@ import uuid
 import aio_pika
 import asyncpg
 import pytest
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from actors.auth.keys import SigningKeys
@@ -20,8 +18,8 @@ from actors.common.events import ORDER_CREATED, ORDER_STATUS_CHANGED, OrderEvent
 from actors.common.security import AuthServiceSessionCheck, RedisSessionCheck, TokenVerifier
 from actors.notification.consumer import dead_letter_queue_name, retry_queue_name
 from actors.notification.settings import MIGRATIONS, NotificationSettings
-from deployments.stack import free_port
 from tests.integration.conftest import AMQP_URL, POSTGRES_URL, SUFFIX
+from tests.integration.support import AppServer
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 ISSUER, AUDIENCE = "orderflow-auth", "orderflow"
@@ -127,47 +125,17 @@ def settings_for(database_url: str, queue: str, exchange: str, **overrides) -> N
     return NotificationSettings(**(values | overrides))
 
 
-def _under_prefix(app, prefix: str):
-    async def asgi(scope, receive, send):
-        if scope["type"] in ("http", "websocket"):
-            scope = {**scope, "root_path": prefix}
-        await app(scope, receive, send)
-
-    return asgi
-
-
-class NotificationServer:
+class NotificationServer(AppServer):
     """One replica of the notification app on a free port, in this event loop."""
 
     def __init__(self, settings: NotificationSettings, tokens: Tokens, port: int | None = None):
         from deployments.notification import create_api
 
-        self.app = create_api(settings, verifier_factory=tokens.verifier)
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(
-            _under_prefix(self.app, "/notifications"), host="127.0.0.1", port=self.port, lifespan="on",
-            log_level="warning", ws="websockets-sansio"))
-        self.task: asyncio.Task | None = None
+        super().__init__(create_api(settings, verifier_factory=tokens.verifier), "/notifications", port)
 
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/notifications/ws"
-
-    async def start(self) -> "NotificationServer":
-        self.task = asyncio.create_task(self.server.serve())
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if self.task.done():
-                self.task.result()
-            assert time.monotonic() < deadline, "the notification app did not start"
-            await asyncio.sleep(0.05)
-        return self
-
-    async def stop(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.server.should_exit = True
-            await self.task
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Helpers of the orders integration tests: inputs, outbox reads, bounded waits, and taking
-RabbitMQ away for a while (always bringing it back)."""
+"""Helpers of the integration tests: inputs, outbox reads, bounded waits, taking RabbitMQ
+away for a while (always bringing it back), and a service app served in-process."""
 
 import asyncio
 import contextlib
@@ -10,8 +10,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aio_pika
+import uvicorn
 
 from actors.orders.domain import NewOrder
+from deployments.stack import free_port
 
 
 def new_order(
@@ -156,3 +158,38 @@ def rabbitmq_app_stopped():
                 f"RabbitMQ did not come back: start_app={started.returncode} {started.stderr!r}, "
                 f"await_startup={awaited.returncode} {awaited.stderr!r}"
             )
+
+
+class AppServer:
+    """A service's FastAPI app under its gateway prefix (as Ray Serve mounts it), served by
+    uvicorn on a free port in the test's event loop."""
+
+    def __init__(self, app, prefix: str, port: int | None = None):
+        self.app = app
+        self.prefix = prefix
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+        async def under_prefix(scope, receive, send):
+            if scope["type"] in ("http", "websocket"):
+                scope = {**scope, "root_path": prefix}
+            await app(scope, receive, send)
+
+        self.server = uvicorn.Server(uvicorn.Config(under_prefix, host="127.0.0.1", port=self.port, lifespan="on",
+                                                    log_level="warning", ws="websockets-sansio"))
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> "AppServer":
+        self.task = asyncio.create_task(self.server.serve())
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if self.task.done():
+                self.task.result()
+            assert time.monotonic() < deadline, f"the app at {self.prefix} did not start"
+            await asyncio.sleep(0.05)
+        return self
+
+    async def stop(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.server.should_exit = True
+            await self.task

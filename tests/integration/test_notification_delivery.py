@@ -11,7 +11,7 @@ import pytest
 
 from actors.common.redis import create_redis
 from actors.common.security import revoked_key
-from agent.api import NotificationsApi
+from agent.api import NotAllowed, NotificationsApi
 from agent.runner import Agent
 from agent.settings import AgentSettings
 from agent.state import AgentState
@@ -207,6 +207,26 @@ async def test_an_agent_whose_session_ends_renews_its_token_and_goes_on(
     finally:
         await redis.delete(revoked_key(namespace, ended))
         await redis.aclose()
+
+
+async def test_an_agent_whose_account_is_not_staff_stops_and_says_why(
+        notifications_db, notification_queue, exchange_name, make_server, tokens, tmp_path):
+    """Retrying cannot help a customer account (or a demoted one): the agent stops with the
+    reason, and the systemd unit does not restart it (exit code 2)."""
+    server = await make_server(settings_for(notifications_db, notification_queue, exchange_name, run_consumer=False))
+
+    class CustomerToken:
+        async def access_token(self, *, renew: bool = False) -> str:
+            return tokens.token("customer")
+
+    settings = AgentSettings(server=server.url, config_dir=tmp_path / "agent", reconnect_initial_s=0.1,
+                             reconnect_max_s=0.5)
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as http:
+        credentials = CustomerToken()
+        agent = Agent(settings, credentials, RecordingAlerts(), AgentState(settings.config_dir),
+                      NotificationsApi(http, credentials))
+        with pytest.raises(NotAllowed, match="admin, warehouse"):
+            await asyncio.wait_for(agent.run(), 20)
 
 
 async def _log_count(server) -> int:
