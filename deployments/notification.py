@@ -27,6 +27,7 @@ from actors.notification import webhook
 from actors.notification.consumer import EventConsumer
 from actors.notification.domain import Notification
 from actors.notification.fanout import NotificationHub, Subscriber
+from actors.notification.metrics import WS_DROPPED
 from actors.notification.service import NotificationService
 from actors.notification.settings import MIGRATIONS, NotificationSettings
 from deployments.http import CurrentUser, bearer_token, create_service_api, create_verifier, readiness
@@ -235,34 +236,54 @@ async def _push(websocket: WebSocket, subscriber: Subscriber, access: asyncio.Ta
                 await websocket.receive_text()  # agents send nothing; this notices them leave
 
     leaving = asyncio.create_task(until_client_leaves())
-    dropped = asyncio.create_task(subscriber.dropped.wait())
+    hub_stopped = asyncio.create_task(subscriber.ended.wait())
     try:
         while True:
-            next_one = asyncio.create_task(subscriber.queue.get())
-            done, _ = await asyncio.wait({next_one, leaving, dropped, access}, timeout=config.ws_heartbeat_s,
+            next_batch = asyncio.create_task(subscriber.next_batch())
+            done, _ = await asyncio.wait({next_batch, leaving, hub_stopped, access}, timeout=config.ws_heartbeat_s,
                                          return_when=asyncio.FIRST_COMPLETED)
-            if next_one not in done:
-                next_one.cancel()
+            if next_batch not in done:
+                next_batch.cancel()
             if leaving in done:
                 return
             if access in done:
                 # 4401: the agent renews its token (or logs in again) and reconnects.
                 await websocket.close(code=CLOSE_UNAUTHORIZED, reason=access.result()[:120])
                 return
-            if dropped in done:
-                log.warning("agent dropped: it did not keep up with the notifications")
-                await websocket.close(code=CLOSE_TRY_AGAIN, reason="Too slow; reconnect and catch up.")
+            if hub_stopped in done:  # the replica is stopping
+                await websocket.close(code=CLOSE_TRY_AGAIN, reason="This server is stopping; reconnect and catch up.")
                 return
-            message = next_one.result().model_dump(mode="json") if next_one in done else {"type": "heartbeat"}
             try:
-                await asyncio.wait_for(websocket.send_json(message), config.ws_send_timeout_s)
-            except TimeoutError:
-                subscriber.dropped.set()
+                batch = next_batch.result() if next_batch in done else None
+            except (*CONNECTION_ERRORS, ServiceUnavailable) as exc:
+                log.warning("cannot read the log for an agent that fell behind (%s); closing its connection",
+                            exc.__class__.__name__)
+                await websocket.close(code=CLOSE_TRY_AGAIN, reason="The log is not reachable; reconnect and catch up.")
+                return
+            messages = [n.model_dump(mode="json") for n in batch] if batch is not None else [{"type": "heartbeat"}]
+            for message in messages:
+                if not await _send(websocket, message, config.ws_send_timeout_s):
+                    return
     except (WebSocketDisconnect, RuntimeError, OSError):
         return  # the client went away mid-send
     finally:
         leaving.cancel()
-        dropped.cancel()
+        hub_stopped.cancel()
+
+
+async def _send(websocket: WebSocket, message: dict, timeout_s: float) -> bool:
+    """Sends one message; a client that has not taken it within `timeout_s` is dropped
+    (closed with 1013; it reconnects and catches up) and False is returned."""
+    try:
+        await asyncio.wait_for(websocket.send_json(message), timeout_s)
+        return True
+    except TimeoutError:
+        WS_DROPPED.inc()
+        log.warning("agent dropped: a send waited over %.1fs", timeout_s)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(websocket.close(code=CLOSE_TRY_AGAIN, reason="Too slow; reconnect and catch up."),
+                                   timeout_s)
+        return False
 
 
 api = create_api()

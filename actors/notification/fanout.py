@@ -6,19 +6,22 @@ after the last id it pushed. Ids are assigned in commit order (see store), so ea
 subscriber gets every notification exactly once, in id order, with no gap, and a missed
 NOTIFY or a lost LISTEN connection costs only a poll interval.
 
-A subscriber is a bounded queue: when it is full the subscriber is marked dropped (the
-WebSocket handler then closes the connection), so one slow agent never holds up others.
+A subscriber is a bounded queue the hub fills without ever waiting: when it is full, the
+hub skips that subscriber, and the subscriber's connection reads what was skipped from the
+log itself before it takes from the queue again. So a burst larger than the queue (a backlog
+after a RabbitMQ outage) reaches every agent that keeps reading, and one slow agent never
+holds up others; an agent that stops reading is dropped by its connection (send timeout).
 """
 
 import asyncio
-
+from collections.abc import Awaitable, Callable
 
 from actors.common.db import CONNECTION_ERRORS, NotifyListener
 from actors.common.errors import ServiceUnavailable
 from actors.common.logging import get_logger
 from actors.common.retry import Backoff, sleep_unless
 from actors.notification.domain import Notification
-from actors.notification.metrics import WS_CLIENTS, WS_DROPPED
+from actors.notification.metrics import WS_CLIENTS
 from actors.notification.service import NotificationService
 
 log = get_logger("fanout")
@@ -29,21 +32,36 @@ MAX_BACKOFF_S = 10.0
 
 
 class Subscriber:
-    def __init__(self, queue_size: int):
-        self.queue: asyncio.Queue[Notification] = asyncio.Queue(queue_size)
-        self.dropped = asyncio.Event()
+    """One connection's share of the log, in id order, each notification once."""
 
-    def offer(self, notification: Notification) -> bool:
-        """Queue a notification; False (and dropped) when the subscriber is not keeping up."""
-        if self.dropped.is_set():
-            return False
-        try:
+    def __init__(self, queue_size: int, read_after: Callable[[int, int], Awaitable[list[Notification]]]):
+        self.queue: asyncio.Queue[Notification] = asyncio.Queue(queue_size)
+        self.ended = asyncio.Event()  # set when the hub stops
+        self._read_after = read_after
+        self._last_id: int | None = None  # the newest one queued or read from the log
+        self._skipped_up_to: int | None = None  # the hub skipped this subscriber up to here
+
+    def offer(self, notification: Notification) -> None:
+        """Queue a notification, or skip it (to be read from the log) when the queue is full."""
+        if self.ended.is_set() or (self._last_id is not None and notification.id <= self._last_id):
+            return
+        if self._skipped_up_to is None and not self.queue.full():
             self.queue.put_nowait(notification)
-            return True
-        except asyncio.QueueFull:
-            self.dropped.set()
-            WS_DROPPED.inc()
-            return False
+            self._last_id = notification.id
+        else:
+            self._skipped_up_to = notification.id
+
+    async def next_batch(self) -> list[Notification]:
+        """The next notifications to send, oldest first: from the queue, or, once the queue
+        is empty after a skip, from the log up to where the hub is."""
+        if self._skipped_up_to is None or not self.queue.empty():
+            return [await self.queue.get()]
+        batch = await self._read_after(self._last_id, BATCH)
+        if batch:
+            self._last_id = batch[-1].id
+        if not batch or self._last_id >= self._skipped_up_to:
+            self._skipped_up_to = None  # caught up: what the hub offers next is newer
+        return batch
 
 
 class NotificationHub:
@@ -69,11 +87,11 @@ class NotificationHub:
             await self._task
         await self._listener.close()
         for subscriber in list(self.subscribers):
-            subscriber.dropped.set()
+            subscriber.ended.set()
 
     def subscribe(self) -> Subscriber:
         """A subscriber that gets every notification committed from now on."""
-        subscriber = Subscriber(self.queue_size)
+        subscriber = Subscriber(self.queue_size, self.service.after)
         self.subscribers.add(subscriber)
         WS_CLIENTS.set(len(self.subscribers))
         # Look once more at once: a row committed just before this subscription was maybe

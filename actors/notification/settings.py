@@ -31,8 +31,9 @@ class NotificationSettings(CommonSettings):
     webhook_secret: str = ""
     webhook_tolerance_s: int = 300
 
-    # WebSocket: heartbeat interval, and how many pushes may wait for one slow client
-    # (or how long one send may take) before that client is dropped.
+    # WebSocket: heartbeat interval; how many pushes wait in a connection's queue (beyond
+    # that, the connection reads them from the log); how long one send may wait before the
+    # client is dropped as not reading.
     ws_heartbeat_s: float = 15.0
     ws_queue_size: int = Field(256, ge=1)
     ws_send_timeout_s: float = 5.0

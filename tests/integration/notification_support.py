@@ -128,10 +128,10 @@ def settings_for(database_url: str, queue: str, exchange: str, **overrides) -> N
 class NotificationServer(AppServer):
     """One replica of the notification app on a free port, in this event loop."""
 
-    def __init__(self, settings: NotificationSettings, tokens: Tokens, port: int | None = None):
+    def __init__(self, settings: NotificationSettings, tokens: Tokens, port: int | None = None, **options):
         from deployments.notification import create_api
 
-        super().__init__(create_api(settings, verifier_factory=tokens.verifier), "/notifications", port)
+        super().__init__(create_api(settings, verifier_factory=tokens.verifier), "/notifications", port, **options)
 
     @property
     def ws_url(self) -> str:
@@ -142,8 +142,8 @@ class NotificationServer(AppServer):
 async def make_server(tokens):
     servers: list[NotificationServer] = []
 
-    async def make(settings: NotificationSettings, port: int | None = None) -> NotificationServer:
-        server = NotificationServer(settings, tokens, port)
+    async def make(settings: NotificationSettings, port: int | None = None, **options) -> NotificationServer:
+        server = NotificationServer(settings, tokens, port, **options)
         servers.append(server)
         return await server.start()
 

@@ -4,6 +4,7 @@ away for a while (always bringing it back), and a service app served in-process.
 import asyncio
 import contextlib
 import json
+import socket
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
@@ -164,8 +165,11 @@ class AppServer:
     """A service's FastAPI app under its gateway prefix (as Ray Serve mounts it), served by
     uvicorn on a free port in the test's event loop."""
 
-    def __init__(self, app, prefix: str, port: int | None = None):
+    def __init__(self, app, prefix: str, port: int | None = None, *, send_buffer_bytes: int | None = None):
+        """`send_buffer_bytes` sets the kernel send buffer of every connection (inherited
+        from the listening socket), so sends to a client that stops reading block soon."""
         self.app = app
+        self.send_buffer_bytes = send_buffer_bytes
         self.prefix = prefix
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -180,7 +184,14 @@ class AppServer:
         self.task: asyncio.Task | None = None
 
     async def start(self) -> "AppServer":
-        self.task = asyncio.create_task(self.server.serve())
+        sockets = None
+        if self.send_buffer_bytes is not None:
+            listener = socket.socket()
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer_bytes)
+            listener.bind(("127.0.0.1", self.port))
+            sockets = [listener]
+        self.task = asyncio.create_task(self.server.serve(sockets=sockets))
         deadline = time.monotonic() + 30
         while not self.server.started:
             if self.task.done():

@@ -4,6 +4,7 @@ cross replicas."""
 
 import asyncio
 import json
+import socket
 import time
 import uuid
 
@@ -16,7 +17,8 @@ from websockets.exceptions import ConnectionClosed
 from actors.common.db import create_pool
 from actors.common.redis import create_redis
 from actors.common.security import revoked_key
-from actors.notification import webhook
+from actors.notification import store, webhook
+from actors.notification.domain import describe
 from actors.notification.fanout import NotificationHub
 from actors.notification.service import NotificationService
 from tests.integration.notification_support import (  # noqa: F401 (fixtures)
@@ -316,6 +318,82 @@ async def test_pushes_cross_replicas_and_heartbeats_keep_idle_connections(
                     got.append(message)
             assert {m["event_id"] for m in got} == expected
             assert [m["id"] for m in got] == sorted(m["id"] for m in got)
+
+
+async def _record_at_once(database_url: str, events) -> None:
+    """Commits the events' notifications in one transaction: the fan-out meets all of them
+    in its next read, as it does a backlog (RabbitMQ back after an outage, say)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        async with conn.transaction():
+            for event in events:
+                await store.add(conn, describe(event, language="en", public_url=PUBLIC_URL), source="rabbitmq")
+    finally:
+        await conn.close()
+
+
+async def _notifications(ws, count: int) -> list[dict]:
+    got = []
+    while len(got) < count:
+        message = json.loads(await asyncio.wait_for(ws.recv(), 15))
+        if message.get("type") != "heartbeat":
+            got.append(message)
+    return got
+
+
+async def test_a_burst_larger_than_the_queue_reaches_a_reading_agent_on_the_same_connection(
+        notifications_db, notification_queue, exchange_name, make_server, tokens):
+    """A connection's queue holds 8 here; 300 notifications arrive at once. An agent that
+    reads as fast as it can gets every one, in order, without being dropped (a drop would
+    cost it a reconnect and a catch-up, and every agent would be dropped at once)."""
+    config = settings_for(notifications_db, notification_queue, exchange_name, run_consumer=False,
+                          ws_queue_size=8)
+    server = await make_server(config)
+    events = [order_event(number=f"ORD-2026-{n:06d}") for n in range(300)]
+    async with connect(f"{server.ws_url}?token={tokens.token('warehouse')}") as ws:
+        assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "heartbeat"}
+        await _record_at_once(notifications_db, events[:150])
+        await _record_at_once(notifications_db, events[150:])
+        got = await _notifications(ws, len(events))
+    assert [m["event_id"] for m in got] == [str(e.id) for e in events]
+    assert [m["id"] for m in got] == sorted({m["id"] for m in got})
+
+
+async def test_a_client_that_stops_reading_is_dropped_and_holds_back_no_one(
+        notifications_db, notification_queue, exchange_name, make_server, tokens):
+    """One client stops reading (the kernel buffers of its connection are small, so the
+    server's sends to it soon wait); a reading client on the same replica still gets
+    everything, and the stalled one is closed once a send to it has waited
+    `ws_send_timeout_s`."""
+    config = settings_for(notifications_db, notification_queue, exchange_name, run_consumer=False,
+                          ws_queue_size=8, ws_send_timeout_s=0.5)
+    server = await make_server(config, send_buffer_bytes=4096)
+    url = f"{server.ws_url}?token={tokens.token('warehouse')}"
+    stalled_socket = socket.create_connection(("127.0.0.1", server.port))
+    stalled_socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    events = [order_event(number=f"ORD-2026-{n:06d}") for n in range(1000)]
+    # max_queue=1: the client library stops reading the socket after one unread message.
+    async with connect(url, sock=stalled_socket, max_queue=1, compression=None) as stalled, \
+            connect(url) as reading:
+        for ws in (stalled, reading):
+            assert json.loads(await asyncio.wait_for(ws.recv(), 10)) == {"type": "heartbeat"}
+        await _record_at_once(notifications_db, events)
+        got = await _notifications(reading, len(events))
+        assert [m["event_id"] for m in got] == [str(e.id) for e in events]
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            await wait_until(lambda: _agents_connected(client, 1), timeout_s=15,
+                             what="the server to drop the stalled client")
+        received = 0
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await asyncio.wait_for(stalled.recv(), 15)
+                received += 1
+        assert received < len(events)
+
+
+async def _agents_connected(client, count: int) -> bool:
+    response = await client.get("/notifications/ready")
+    return response.json()["checks"]["agents_connected"] == count
 
 
 async def test_ready_names_its_dependencies(server):

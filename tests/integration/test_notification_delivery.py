@@ -178,7 +178,7 @@ async def test_when_a_healthy_connection_ends_the_agent_reconnects_without_growi
     for _ in range(8):
         await asyncio.sleep(0.3)  # the connection is healthy for longer than reconnect_stable_s
         [old] = hub.subscribers
-        old.dropped.set()  # the server closes it (as it does a slow client's)
+        old.ended.set()  # the server closes it (as it does when the replica stops)
         await wait_until(lambda: hub.subscribers and old not in hub.subscribers, timeout_s=5,
                          what="the agent to reconnect")
 
