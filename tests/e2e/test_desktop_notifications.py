@@ -145,3 +145,29 @@ async def test_without_a_notification_server_the_agent_says_so_once_until_one_st
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len([w for w in warnings if w.startswith("No desktop notification server")]) == 1
     assert len([w for w in warnings if "running again" in w]) == 1
+
+
+def run_agent_command(desktop, home: Path, *args: str) -> subprocess.CompletedProcess:
+    agent = Path(sys.executable).with_name("orderflow-agent")
+    env = {**os.environ, **desktop.env, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"),
+           "XDG_STATE_HOME": str(home / "state"), "ORDERFLOW_AGENT_SERVER": "https://shop.example.com"}
+    return subprocess.run([str(agent), *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_the_test_command_shows_one_notification(desktop, tmp_path):
+    desktop.run("dunstctl", "close-all")
+    done = run_agent_command(desktop, tmp_path, "--test")
+    assert done.returncode == 0, done.stderr
+    assert "test notification sent" in done.stderr
+    wait_for(lambda: desktop.displayed() >= 1, "the test notification on screen")
+    desktop.run("dunstctl", "close-all")
+    [entry] = wait_for(lambda: [e for e in desktop.history() if e["summary"] == "Orderflow agent works"],
+                       "the test notification in dunst's history")
+    assert entry["appname"] == "Orderflow" and "https://shop.example.com" in entry["body"]
+
+
+def test_the_test_command_without_a_notification_server_says_so(tmp_path):
+    with running_desktop(tmp_path / "desktop", notification_server=False) as bare:
+        done = run_agent_command(bare, tmp_path, "--test")
+    assert done.returncode == 1
+    assert "no desktop notification server answered" in done.stderr
