@@ -1,7 +1,13 @@
 """The desktop agent's login against the real auth app (served in-process on PostgreSQL and
-Redis): a lockout is waited out, not taken for a lost login that would stop the agent."""
+Redis): `orderflow-agent login` keeps only a refresh token, which is enough to run on; a
+lockout is waited out, not taken for a lost login that would stop the agent."""
 
+import asyncio
+import os
+import stat
+import sys
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -69,3 +75,44 @@ async def test_a_wrong_password_is_a_lost_login(auth_server, tmp_path):
                                   password="not the password at all")
         with pytest.raises(LoginRequired):
             await credentials.login()
+
+
+async def login_command(server_url: str, config_home: Path, stdin: str) -> tuple[int, str]:
+    """`orderflow-agent login` as a user runs it, typing email and password at the prompts."""
+    agent = Path(sys.executable).with_name("orderflow-agent")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_AGENT_")}
+    env |= {"XDG_CONFIG_HOME": str(config_home), "XDG_STATE_HOME": str(config_home / "state")}
+    process = await asyncio.create_subprocess_exec(
+        str(agent), "login", "--server", server_url, env=env, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, stderr = await asyncio.wait_for(process.communicate(stdin.encode()), 60)
+    return process.returncode, stderr.decode()
+
+
+async def test_login_keeps_only_a_refresh_token_and_the_agent_runs_on_it(auth_server, tmp_path):
+    # getpass reads the password from stdin when there is no terminal.
+    code, said = await login_command(auth_server.url, tmp_path, f"{ADMIN['email']}\n{ADMIN['password']}\n")
+    assert code == 0, said
+    directory = tmp_path / "orderflow"
+    token_file = directory / "refresh-token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert not any(ADMIN["password"] in f.read_text() for f in directory.iterdir() if f.is_file())
+    first = token_file.read_text()
+
+    async with httpx.AsyncClient(base_url=auth_server.url, timeout=10) as http:
+        credentials = Credentials(http, AgentState(directory))  # no password: what the unit runs with
+        bearer = {"Authorization": f"Bearer {await credentials.access_token()}"}
+        me = await http.get("/auth/me", headers=bearer)
+        assert me.status_code == 200 and me.json()["email"] == ADMIN["email"]
+        assert token_file.read_text() != first, "the rotated refresh token is saved at once"
+
+        assert (await http.post("/auth/logout", headers=bearer)).status_code == 204
+        with pytest.raises(LoginRequired, match="orderflow-agent login"):
+            await credentials.access_token(renew=True)
+    assert not token_file.exists()
+
+
+async def test_a_refused_login_command_says_so_and_saves_nothing(auth_server, tmp_path):
+    code, said = await login_command(auth_server.url, tmp_path, f"{ADMIN['email']}\nnot the password at all\n")
+    assert code == 1 and "login failed" in said
+    assert not (tmp_path / "orderflow" / "refresh-token").exists()
