@@ -7,14 +7,17 @@ import logging
 import time
 import webbrowser
 from dataclasses import dataclass
+from pathlib import Path
 
-from desktop_notifier import Button, DesktopNotifier, Urgency
+from desktop_notifier import Button, DesktopNotifier, Icon, Urgency
 
 from actors.common.logging import get_logger
 
 log = get_logger("agent.desktop")
 
 URGENCY = {"critical": Urgency.Critical, "normal": Urgency.Normal, "low": Urgency.Low}
+# A parcel; without an icon of its own desktop-notifier shows the Python logo.
+APP_ICON = Path(__file__).with_name("orderflow.png")
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class DesktopAlerts:
     clearly, and the caller keeps the alert in its log; when one appears again it says that."""
 
     def __init__(self, app_name: str):
-        self.notifier = DesktopNotifier(app_name=app_name)
+        self.notifier = DesktopNotifier(app_name=app_name, app_icon=Icon(path=APP_ICON))
         self.server_ok = True
         # desktop-notifier logs a traceback for every failed send; one clear line is ours to say.
         logging.getLogger("desktop_notifier").setLevel(logging.CRITICAL)

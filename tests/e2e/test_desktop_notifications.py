@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.desktop import APP_ICON
 from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
 from tests.e2e.conftest import OUTPUT
 from tests.e2e.desktop import running_desktop, wait_for
@@ -99,7 +100,7 @@ def test_a_new_order_becomes_a_desktop_notification_that_opens_the_order(stack, 
     entry = wait_for(lambda: [h for h in desktop.history() if order["number"] in h["summary"]],
                      f"the notification in dunst's history (displayed: {desktop.displayed()}, "
                      f"history: {desktop.history()}, agent: {agent.log()[-5:]})")[0]
-    assert entry["appname"] == "Orderflow"
+    assert (entry["appname"], entry["icon_path"]) == ("Orderflow", str(APP_ICON))
     assert entry["summary"] == f"New order {order['number']}"
     assert entry["body"] == "desk@example.com ordered 3 items, total 129.30 PLN."
     [shown] = [e for e in agent.shown() if e["order_id"] == order["id"]]
@@ -163,7 +164,8 @@ def test_the_test_command_shows_one_notification(desktop, tmp_path):
     desktop.run("dunstctl", "close-all")
     [entry] = wait_for(lambda: [e for e in desktop.history() if e["summary"] == "Orderflow agent works"],
                        "the test notification in dunst's history")
-    assert entry["appname"] == "Orderflow" and "https://shop.example.com" in entry["body"]
+    assert (entry["appname"], entry["icon_path"]) == ("Orderflow", str(APP_ICON))
+    assert "https://shop.example.com" in entry["body"]
 
 
 def test_the_test_command_without_a_notification_server_says_so(tmp_path):
