@@ -13,11 +13,17 @@ confirmed into a retry queue or the dead-letter queue), so nothing acknowledged 
 a redelivery after a crash finds its event in the log and adds nothing. While PostgreSQL
 is down a message is retried in place with back-off, holding its prefetch slot: the
 consumer slows down instead of dead-lettering good events.
+
+Up to `prefetch` messages are handled at once, but the events of one order one at a time,
+in the order they arrived: a change that is slow to record is not overtaken by the next
+change of the same order. (A message sent to a retry queue, or consumed by another replica,
+can still arrive late; each message names the status it was changed from.)
 """
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Hashable
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMessage
@@ -88,6 +94,7 @@ class EventConsumer:
         self._connection: AbstractConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._in_flight: set[asyncio.Task] = set()
+        self._per_order = OneAtATime()
         self.consuming = False
 
     @property
@@ -172,6 +179,10 @@ class EventConsumer:
             log.warning("unparsable message %s moved to the dead-letter queue", message.message_id)
             await self._forward(message, dead_letter_queue_name(self.queue), reason="unparsable", error=exc)
             return
+        async with self._per_order.turn(event.data.order_id):
+            await self._handle(message, event)
+
+    async def _handle(self, message: AbstractIncomingMessage, event: OrderEvent) -> None:
         backoff = Backoff(0.2, MAX_BACKOFF_S)
         while True:
             try:
@@ -225,6 +236,27 @@ class EventConsumer:
         )
         await self._publish_channel.default_exchange.publish(copy, routing_key=queue, timeout=5)
         await message.ack()
+
+
+class OneAtATime:
+    """Work under one key runs one at a time, in the order it asked (asyncio.Lock is FIFO);
+    a key's lock is dropped once nobody holds or awaits it."""
+
+    def __init__(self):
+        self._locks: dict[Hashable, asyncio.Lock] = {}
+        self._users: Counter[Hashable] = Counter()
+
+    @contextlib.asynccontextmanager
+    async def turn(self, key: Hashable):
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
 
 
 def _attempt(message: AbstractIncomingMessage) -> int:

@@ -3,6 +3,7 @@ event id, retries with back-off, and a dead-letter queue for poison and always-f
 messages while the consumer keeps going."""
 
 import asyncio
+import uuid
 
 import asyncpg
 import pytest
@@ -91,6 +92,32 @@ async def test_a_redelivered_event_makes_no_second_notification(service, start_c
     await asyncio.sleep(0.5)  # room for a wrong third one to show up
     rows = await log_rows(service)
     assert [r["event_id"] for r in rows] == [event.id, second.id]
+
+
+async def test_changes_of_one_order_are_logged_in_order_and_a_slow_one_holds_back_only_its_order(
+        service, start_consumer, exchange_name):
+    """Messages are handled several at a time (prefetch). A change that is slow to record
+    (waiting for a connection, say) must not be overtaken by the next change of the same
+    order, or staff would see "packed" after "shipped"; other orders go on meanwhile."""
+    orders = [uuid.uuid4() for _ in range(4)]
+    slow = orders[0]
+
+    async def record(event):
+        if event.data.order_id == slow and event.data.status == "paid":
+            await asyncio.sleep(0.5)
+        return await service.record(event, source="rabbitmq")
+
+    await start_consumer(record)
+    for status, previous in [("paid", "new"), ("picking", "paid"), ("packed", "picking"), ("shipped", "packed")]:
+        for order_id in orders:
+            await publish_event(exchange_name, status_event(status, previous, order_id=order_id))
+
+    await wait_until(lambda: _count(service, 16), what="sixteen notifications")
+    rows = await log_rows(service)
+    for order_id in orders:
+        assert [r["status"] for r in rows if r["order_id"] == order_id] == ["paid", "picking", "packed", "shipped"]
+    first_of_slow = next(n for n, r in enumerate(rows) if r["order_id"] == slow)
+    assert first_of_slow > 0, "the other orders were logged while the slow one waited"
 
 
 async def test_poison_messages_go_to_the_dead_letter_queue_and_the_consumer_goes_on(
