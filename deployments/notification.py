@@ -237,38 +237,46 @@ async def _push(websocket: WebSocket, subscriber: Subscriber, access: asyncio.Ta
 
     leaving = asyncio.create_task(until_client_leaves())
     hub_stopped = asyncio.create_task(subscriber.ended.wait())
+    next_batch: asyncio.Task | None = None
     try:
         while True:
-            next_batch = asyncio.create_task(subscriber.next_batch())
+            # A read of the log that outlasts a heartbeat goes on; it is not started over.
+            next_batch = next_batch or asyncio.create_task(subscriber.next_batch())
             done, _ = await asyncio.wait({next_batch, leaving, hub_stopped, access}, timeout=config.ws_heartbeat_s,
                                          return_when=asyncio.FIRST_COMPLETED)
-            if next_batch not in done:
-                next_batch.cancel()
             if leaving in done:
                 return
-            if access in done:
+            if access.done():
                 # 4401: the agent renews its token (or logs in again) and reconnects.
                 await websocket.close(code=CLOSE_UNAUTHORIZED, reason=access.result()[:120])
                 return
-            if hub_stopped in done:  # the replica is stopping
+            if hub_stopped.done():
                 await websocket.close(code=CLOSE_TRY_AGAIN, reason="This server is stopping; reconnect and catch up.")
                 return
+            if next_batch not in done:
+                if not await _send(websocket, {"type": "heartbeat"}, config.ws_send_timeout_s):
+                    return
+                continue
+            finished, next_batch = next_batch, None
             try:
-                batch = next_batch.result() if next_batch in done else None
-            except (*CONNECTION_ERRORS, ServiceUnavailable) as exc:
-                log.warning("cannot read the log for an agent that fell behind (%s); closing its connection",
-                            exc.__class__.__name__)
+                batch = finished.result()
+            except Exception as exc:
+                log.warning("cannot read the notifications an agent missed (%s); closing its connection",
+                            exc.__class__.__name__, exc_info=not isinstance(exc, (*CONNECTION_ERRORS, ServiceUnavailable)))
                 await websocket.close(code=CLOSE_TRY_AGAIN, reason="The log is not reachable; reconnect and catch up.")
                 return
-            messages = [n.model_dump(mode="json") for n in batch] if batch is not None else [{"type": "heartbeat"}]
-            for message in messages:
-                if not await _send(websocket, message, config.ws_send_timeout_s):
+            for notification in batch:
+                if access.done() or hub_stopped.done():
+                    break  # closed at the top of the loop; the agent catches up after reconnecting
+                if not await _send(websocket, notification.model_dump(mode="json"), config.ws_send_timeout_s):
                     return
     except (WebSocketDisconnect, RuntimeError, OSError):
         return  # the client went away mid-send
     finally:
         leaving.cancel()
         hub_stopped.cancel()
+        if next_batch is not None:
+            next_batch.cancel()
 
 
 async def _send(websocket: WebSocket, message: dict, timeout_s: float) -> bool:

@@ -185,11 +185,15 @@ class EventConsumer:
     async def _handle(self, message: AbstractIncomingMessage, event: OrderEvent) -> None:
         backoff = Backoff(0.2, MAX_BACKOFF_S)
         while True:
+            if self._stopping.is_set() or not self.consuming:
+                # Not acked: redelivered to whoever consumes next, in order with the changes
+                # of its order that waited behind it (they stop here too).
+                return
             try:
                 await self.handle(event)
             except TRANSIENT_ERRORS as exc:
                 if self._stopping.is_set() or not self.consuming:
-                    return  # not acked: redelivered to whoever consumes next
+                    return
                 delay = backoff.next_delay()
                 log.warning("event %s waits for the database (%s); retrying in %.1fs",
                             event.id, exc.__class__.__name__, delay)

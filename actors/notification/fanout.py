@@ -7,13 +7,17 @@ subscriber gets every notification exactly once, in id order, with no gap, and a
 NOTIFY or a lost LISTEN connection costs only a poll interval.
 
 A subscriber is a bounded queue the hub fills without ever waiting: when it is full, the
-hub skips that subscriber, and the subscriber's connection reads what was skipped from the
-log itself before it takes from the queue again. So a burst larger than the queue (a backlog
+hub skips that subscriber, and the subscriber's connection reads what was skipped itself
+(from the hub's last RECENT notifications, or the log beyond them) before it takes from the
+queue again. So a burst larger than the queue (a backlog
 after a RabbitMQ outage) reaches every agent that keeps reading, and one slow agent never
 holds up others; an agent that stops reading is dropped by its connection (send timeout).
 """
 
 import asyncio
+import bisect
+import itertools
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from actors.common.db import CONNECTION_ERRORS, NotifyListener
@@ -28,6 +32,9 @@ log = get_logger("fanout")
 
 NOTIFY_CHANNEL = "notifications_log"
 BATCH = 500
+# The newest notifications a hub keeps (a few MB), so that connections which fell behind
+# catch up from memory instead of all reading the database at once after a burst.
+RECENT = 5000
 MAX_BACKOFF_S = 10.0
 
 
@@ -53,7 +60,7 @@ class Subscriber:
 
     async def next_batch(self) -> list[Notification]:
         """The next notifications to send, oldest first: from the queue, or, once the queue
-        is empty after a skip, from the log up to where the hub is."""
+        is empty after a skip, read after the last one up to where the hub is."""
         if self._skipped_up_to is None or not self.queue.empty():
             return [await self.queue.get()]
         batch = await self._read_after(self._last_id, BATCH)
@@ -72,6 +79,7 @@ class NotificationHub:
         self.queue_size = queue_size
         self.subscribers: set[Subscriber] = set()
         self.last_id: int | None = None
+        self._recent: deque[Notification] = deque(maxlen=RECENT)  # a run of the log, up to last_id
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._listener = NotifyListener(dsn, NOTIFY_CHANNEL, self._wake)
@@ -91,7 +99,7 @@ class NotificationHub:
 
     def subscribe(self) -> Subscriber:
         """A subscriber that gets every notification committed from now on."""
-        subscriber = Subscriber(self.queue_size, self.service.after)
+        subscriber = Subscriber(self.queue_size, self.read_after)
         self.subscribers.add(subscriber)
         WS_CLIENTS.set(len(self.subscribers))
         # Look once more at once: a row committed just before this subscription was maybe
@@ -125,9 +133,19 @@ class NotificationHub:
                 log.exception("fan-out failed unexpectedly; retrying")
                 await sleep_unless(self._stopping, MAX_BACKOFF_S)
 
+    async def read_after(self, after_id: int, limit: int) -> list[Notification]:
+        """The notifications after `after_id`, oldest first: from those this hub pushed
+        last while it still holds `after_id`'s successors, else from the log."""
+        recent = self._recent
+        if recent and recent[0].id <= after_id:
+            start = bisect.bisect_right(recent, after_id, key=lambda n: n.id)
+            return list(itertools.islice(recent, start, start + limit))
+        return await self.service.after(after_id, limit)
+
     async def push_new(self) -> int:
         """Push the notifications committed since the last push; returns how many."""
         batch = await self.service.after(self.last_id, BATCH)
+        self._recent.extend(batch)
         for notification in batch:
             for subscriber in list(self.subscribers):
                 subscriber.offer(notification)

@@ -359,6 +359,35 @@ async def test_a_burst_larger_than_the_queue_reaches_a_reading_agent_on_the_same
     assert [m["id"] for m in got] == sorted({m["id"] for m in got})
 
 
+async def test_connections_that_fell_behind_catch_up_from_the_hubs_memory(notifications_db):
+    """50 connections overflow at once: each catches up on its own, from the notifications
+    the hub pushed last, not from the database (hundreds of agents reading at once would
+    take the pool from the consumer just after an outage)."""
+    pool = await create_pool(notifications_db, max_size=2)
+    service = NotificationService(pool, language="en", public_url=PUBLIC_URL, timeout_s=5)
+    hub = NotificationHub(service, notifications_db, poll_s=0.3, queue_size=4)
+    hub.start()
+    try:
+        await wait_until(lambda: hub.last_id is not None, what="the hub to read the log")
+        subscribers = [hub.subscribe() for _ in range(50)]
+        await _record_at_once(notifications_db, [order_event() for _ in range(300)])
+        await wait_until(lambda: hub.last_id >= 300, what="the hub to push the burst")
+        await hub.stop()  # from here on, any read of the database is a connection catching up
+
+        database_reads = []
+        read_from_database = service.after
+        service.after = lambda after_id, limit: database_reads.append(after_id) or read_from_database(after_id, limit)
+        for subscriber in subscribers:
+            got = []
+            while len(got) < 300:
+                got += await asyncio.wait_for(subscriber.next_batch(), 5)
+            assert [n.id for n in got] == list(range(1, 301))
+        assert database_reads == []
+    finally:
+        await hub.stop()
+        await pool.close()
+
+
 async def test_a_client_that_stops_reading_is_dropped_and_holds_back_no_one(
         notifications_db, notification_queue, exchange_name, make_server, tokens):
     """One client stops reading (the kernel buffers of its connection are small, so the
