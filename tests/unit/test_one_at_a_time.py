@@ -31,3 +31,23 @@ async def test_a_failing_turn_passes_the_key_on():
     async with turns.turn("a"):
         pass
     assert not turns._locks
+
+
+async def test_a_cancelled_waiter_neither_blocks_the_key_nor_leaks():
+    """A consumer that stops cancels messages still waiting for their order's turn."""
+    turns, done = OneAtATime(), []
+    release = asyncio.Event()
+
+    async def work(name: str) -> None:
+        async with turns.turn("a"):
+            if name == "first":
+                await release.wait()
+            done.append(name)
+
+    first, waiting, last = (asyncio.create_task(work(n)) for n in ("first", "waiting", "last"))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    release.set()
+    await asyncio.gather(first, last)
+    assert waiting.cancelled() and done == ["first", "last"]
+    assert not turns._locks and not turns._users
