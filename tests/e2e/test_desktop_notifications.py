@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from agent.desktop import APP_ICON
 from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
 from tests.e2e.conftest import OUTPUT
 from tests.e2e.desktop import running_desktop, wait_for
+from tests.servers import rabbitmq_stopped
 
 pytestmark = pytest.mark.e2e
 
@@ -125,6 +127,36 @@ def test_a_cancellation_is_urgent_and_its_button_opens_the_order(stack, client, 
     assert f"{stack.url}/admin/orders/{order['id']}" not in agent.opened_urls()
     desktop.press("Open order", logged["title"])
     wait_for(lambda: f"{stack.url}/admin/orders/{order['id']}" in agent.opened_urls(), "the order to open")
+
+
+def test_orders_placed_while_rabbitmq_is_down_each_reach_the_desktop_once(stack, client, desktop, agent):
+    """The deployed path end to end: the orders replicas keep accepting orders while the
+    broker is stopped (the outbox holds the events), the relay and the notification
+    consumer reconnect by themselves, and the agent hands every order to dunst exactly once."""
+    desktop.run("dunstctl", "close-all")
+    before = dunst_total(desktop)
+    placed = []
+
+    def created_shown() -> Counter:
+        return Counter(e["order_id"] for e in agent.shown() if e["kind"] == "order_created"
+                       and e["order_id"] in placed)
+
+    placed += [place_order(client, f"outage{n}@example.com")["id"] for n in range(50)]
+    with rabbitmq_stopped():
+        placed += [place_order(client, f"outage{n}@example.com")["id"] for n in range(50, 150)]
+        assert len(created_shown()) <= 50, "the outage really held the events back"
+    placed += [place_order(client, f"outage{n}@example.com")["id"] for n in range(150, 200)]
+
+    wait_for(lambda: len(created_shown()) == 200, "all 200 orders on the desktop", timeout_s=180)
+    wait_for(lambda: dunst_total(desktop) - before >= 200, "dunst to hold all 200", timeout_s=30)
+    assert created_shown() == Counter(placed), "each order shown exactly once"
+    assert dunst_total(desktop) - before == 200
+
+
+def dunst_total(desktop) -> int:
+    """Notifications dunst has: on screen, waiting for room on screen, and in its history."""
+    return sum(int(desktop.run("dunstctl", "count", part).stdout.strip() or 0)
+               for part in ("displayed", "waiting", "history"))
 
 
 async def test_without_a_notification_server_the_agent_says_so_once_until_one_starts(
