@@ -59,6 +59,14 @@ class Credentials:
             raise LoginRequired(f"Login refused: {_problem(response)}")
         self._take(response)
 
+    async def logout(self) -> None:
+        """End the session on the server and forget its refresh token here."""
+        token = await self.access_token()
+        response = await self.http.post("/auth/logout", headers={"Authorization": f"Bearer {token}"})
+        if response.status_code != 204:
+            raise ServerError(f"logout answered {response.status_code}: {_problem(response)}")
+        self.state.forget_refresh_token()
+
     async def _renew(self) -> None:
         token = self.state.refresh_token
         if token:

@@ -4,6 +4,7 @@
                                    unit and the autostart entry start)
     orderflow-agent login          ask for staff email and password once and keep only a
                                    refresh token in ~/.config/orderflow/ (mode 0600)
+    orderflow-agent logout         end the saved session on the server and delete it here
     orderflow-agent --test         show one test notification and exit
 
 Credentials can also come from ORDERFLOW_AGENT_EMAIL / ORDERFLOW_AGENT_PASSWORD; the server
@@ -71,6 +72,26 @@ async def login(settings: AgentSettings) -> int:
     return 0
 
 
+async def logout(settings: AgentSettings) -> int:
+    state = AgentState(settings.config_dir)
+    if state.refresh_token is None:
+        say(f"no saved session in {settings.config_dir}; nothing to do.")
+        return 0
+    async with httpx.AsyncClient(base_url=settings.server, timeout=settings.request_timeout_s) as http:
+        try:
+            await Credentials(http, state).logout()  # the saved session's, never a password
+        except LoginRequired:
+            say("the saved session had already ended; nothing is kept here now.")
+            return 0
+        except (ServerError, httpx.HTTPError) as exc:
+            state.forget_refresh_token()
+            say(f"could not end the session on the server ({exc}); its token is deleted here, and the "
+                "session ends on the server when it expires.")
+            return 1
+    say("logged out: the session is ended on the server and deleted here.")
+    return 0
+
+
 async def run(settings: AgentSettings) -> int:
     state = AgentState(settings.config_dir)
     async with httpx.AsyncClient(base_url=settings.server, timeout=settings.request_timeout_s) as http:
@@ -96,7 +117,7 @@ async def run(settings: AgentSettings) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orderflow-agent", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", nargs="?", choices=["run", "login"], default="run")
+    parser.add_argument("command", nargs="?", choices=["run", "login", "logout"], default="run")
     parser.add_argument("--server", help="the Orderflow gateway, e.g. https://shop.example.com")
     parser.add_argument("--test", action="store_true", help="show one test notification and exit")
     parser.add_argument("--log-level", default="INFO")
@@ -107,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(send_test(settings))
     if args.command == "login":
         return asyncio.run(login(settings))
+    if args.command == "logout":
+        return asyncio.run(logout(settings))
     return asyncio.run(run(settings))
 
 

@@ -9,6 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -18,7 +19,7 @@ from actors.common.redis import create_redis
 from agent.api import Credentials, LoginRequired, ServerError
 from agent.state import AgentState
 from deployments.auth import api as auth_api
-from tests.integration.support import AppServer, wait_until
+from tests.integration.support import AppServer, free_port, wait_until
 
 ADMIN = {"email": "agent-admin@example.com", "password": "a long enough password"}
 
@@ -77,16 +78,20 @@ async def test_a_wrong_password_is_a_lost_login(auth_server, tmp_path):
             await credentials.login()
 
 
-async def login_command(server_url: str, config_home: Path, stdin: str) -> tuple[int, str]:
-    """`orderflow-agent login` as a user runs it, typing email and password at the prompts."""
+async def agent_command(server_url: str, config_home: Path, command: str, stdin: str = "") -> tuple[int, str]:
+    """`orderflow-agent <command>` as a user runs it (typing at its prompts: `stdin`)."""
     agent = Path(sys.executable).with_name("orderflow-agent")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_AGENT_")}
     env |= {"XDG_CONFIG_HOME": str(config_home), "XDG_STATE_HOME": str(config_home / "state")}
     process = await asyncio.create_subprocess_exec(
-        str(agent), "login", "--server", server_url, env=env, stdin=asyncio.subprocess.PIPE,
+        str(agent), command, "--server", server_url, env=env, stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     _, stderr = await asyncio.wait_for(process.communicate(stdin.encode()), 60)
     return process.returncode, stderr.decode()
+
+
+async def login_command(server_url: str, config_home: Path, stdin: str) -> tuple[int, str]:
+    return await agent_command(server_url, config_home, "login", stdin)
 
 
 async def test_login_keeps_only_a_refresh_token_and_the_agent_runs_on_it(auth_server, tmp_path):
@@ -115,4 +120,30 @@ async def test_login_keeps_only_a_refresh_token_and_the_agent_runs_on_it(auth_se
 async def test_a_refused_login_command_says_so_and_saves_nothing(auth_server, tmp_path):
     code, said = await login_command(auth_server.url, tmp_path, f"{ADMIN['email']}\nnot the password at all\n")
     assert code == 1 and "login failed" in said
+    assert not (tmp_path / "orderflow" / "refresh-token").exists()
+
+
+async def test_logout_ends_the_saved_session_on_the_server_and_deletes_it(auth_server, tmp_path):
+    code, said = await login_command(auth_server.url, tmp_path, f"{ADMIN['email']}\n{ADMIN['password']}\n")
+    assert code == 0, said
+    token_file = tmp_path / "orderflow" / "refresh-token"
+
+    code, said = await agent_command(auth_server.url, tmp_path, "logout")
+    assert code == 0 and "logged out" in said, said
+    assert not token_file.exists()
+    auth_db = await asyncpg.connect(os.environ["AUTH_DATABASE_URL"])
+    try:
+        assert [r["revoked_reason"] for r in await auth_db.fetch("SELECT revoked_reason FROM sessions")] == ["logout"]
+    finally:
+        await auth_db.close()
+
+    code, said = await agent_command(auth_server.url, tmp_path, "logout")
+    assert code == 0 and "no saved session" in said
+
+
+async def test_logout_without_the_server_still_deletes_the_token_and_says_so(auth_server, tmp_path):
+    code, said = await login_command(auth_server.url, tmp_path, f"{ADMIN['email']}\n{ADMIN['password']}\n")
+    assert code == 0, said
+    code, said = await agent_command(f"http://127.0.0.1:{free_port()}", tmp_path, "logout")
+    assert code == 1 and "could not end the session on the server" in said
     assert not (tmp_path / "orderflow" / "refresh-token").exists()
