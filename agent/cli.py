@@ -7,8 +7,9 @@
     orderflow-agent logout         end the saved session on the server and delete it here
     orderflow-agent --test         show one test notification and exit
 
-Credentials can also come from ORDERFLOW_AGENT_EMAIL / ORDERFLOW_AGENT_PASSWORD; the server
-from --server or ORDERFLOW_AGENT_SERVER (the gateway, default http://127.0.0.1:8088).
+Credentials can also come from ORDERFLOW_AGENT_EMAIL / ORDERFLOW_AGENT_PASSWORD. The server
+(the gateway) is --server, else ORDERFLOW_AGENT_SERVER, else the one `login` was given (kept
+beside the refresh token it belongs to), else http://127.0.0.1:8088.
 """
 
 import argparse
@@ -20,6 +21,7 @@ import signal
 import sys
 
 import httpx
+from pydantic import ValidationError
 
 from actors.common.logging import JsonFormatter, configure_logging, get_logger
 from agent.api import Credentials, LoginRequired, NotAllowed, NotificationsApi, ServerError
@@ -68,7 +70,9 @@ async def login(settings: AgentSettings) -> int:
         except (LoginRequired, ServerError, httpx.HTTPError) as exc:
             say(f"login failed: {exc}")
             return 1
-    say(f"logged in; the session is kept in {settings.config_dir} (the password is not stored).")
+    state.save_server(settings.server)
+    say(f"logged in to {settings.server}; the session is kept in {settings.config_dir} "
+        "(the password is not stored).")
     return 0
 
 
@@ -114,6 +118,18 @@ async def run(settings: AgentSettings) -> int:
     return 0
 
 
+def resolve_settings(server: str | None) -> AgentSettings:
+    """Settings from the environment, with the server from the command line, else from the
+    environment, else the one the saved session was made on."""
+    if server:
+        return AgentSettings(server=server)
+    settings = AgentSettings()
+    saved = AgentState(settings.config_dir).server
+    if "server" not in settings.model_fields_set and saved:
+        return settings.model_copy(update={"server": saved})
+    return settings
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orderflow-agent", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -122,7 +138,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test", action="store_true", help="show one test notification and exit")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
-    settings = AgentSettings(**({"server": args.server} if args.server else {}))
+    try:
+        settings = resolve_settings(args.server)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = " / ".join(f"ORDERFLOW_AGENT_{str(part).upper()}" for part in error["loc"]) or "settings"
+            say(f"{where}: {error['msg'].removeprefix('Value error, ')}")
+        return 2
     setup_logging(settings, args.log_level)
     if args.test:
         return asyncio.run(send_test(settings))

@@ -2,8 +2,9 @@
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -30,6 +31,14 @@ class AgentSettings(BaseSettings):
     reconnect_stable_s: float = Field(10.0, ge=0)
     silence_timeout_s: float = 45.0
     request_timeout_s: float = 10.0
+
+    @field_validator("server")
+    @classmethod
+    def _an_http_address(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("the server must be the gateway's address, e.g. https://shop.example.com")
+        return value.strip().rstrip("/")
 
     @model_validator(mode="after")
     def _back_off_grows(self) -> "AgentSettings":

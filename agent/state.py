@@ -2,6 +2,7 @@
 readable by its owner only and replaced atomically:
 
     refresh-token            the rotating refresh token (never the password)
+    server                   the gateway `orderflow-agent login` logged in to
     last-notification-id     the id of the last notification shown, so a restart or a
                              reconnect catches up from there and never shows one twice
 """
@@ -10,6 +11,7 @@ import os
 from pathlib import Path
 
 REFRESH_TOKEN = "refresh-token"
+SERVER = "server"
 LAST_ID = "last-notification-id"
 
 
@@ -46,6 +48,13 @@ class AgentState:
 
     def forget_refresh_token(self) -> None:
         (self.directory / REFRESH_TOKEN).unlink(missing_ok=True)
+
+    @property
+    def server(self) -> str | None:
+        return self._read(SERVER)
+
+    def save_server(self, url: str) -> None:
+        self._write(SERVER, url)
 
     @property
     def last_id(self) -> int | None:

@@ -78,13 +78,14 @@ async def test_a_wrong_password_is_a_lost_login(auth_server, tmp_path):
             await credentials.login()
 
 
-async def agent_command(server_url: str, config_home: Path, command: str, stdin: str = "") -> tuple[int, str]:
-    """`orderflow-agent <command>` as a user runs it (typing at its prompts: `stdin`)."""
+async def agent_command(server_url: str | None, config_home: Path, command: str, stdin: str = "") -> tuple[int, str]:
+    """`orderflow-agent <command> [--server <url>]` as a user runs it (typing at its prompts:
+    `stdin`)."""
     agent = Path(sys.executable).with_name("orderflow-agent")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_AGENT_")}
     env |= {"XDG_CONFIG_HOME": str(config_home), "XDG_STATE_HOME": str(config_home / "state")}
     process = await asyncio.create_subprocess_exec(
-        str(agent), command, "--server", server_url, env=env, stdin=asyncio.subprocess.PIPE,
+        str(agent), command, *(["--server", server_url] if server_url else []), env=env, stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     _, stderr = await asyncio.wait_for(process.communicate(stdin.encode()), 60)
     return process.returncode, stderr.decode()
@@ -128,7 +129,7 @@ async def test_logout_ends_the_saved_session_on_the_server_and_deletes_it(auth_s
     assert code == 0, said
     token_file = tmp_path / "orderflow" / "refresh-token"
 
-    code, said = await agent_command(auth_server.url, tmp_path, "logout")
+    code, said = await agent_command(None, tmp_path, "logout")  # the server login was given is kept
     assert code == 0 and "logged out" in said, said
     assert not token_file.exists()
     auth_db = await asyncpg.connect(os.environ["AUTH_DATABASE_URL"])

@@ -8,6 +8,7 @@ import stat
 
 import pytest
 
+from agent.cli import main, resolve_settings
 from agent.desktop import Alert
 from agent.runner import Agent
 from agent.settings import AgentSettings
@@ -89,3 +90,22 @@ async def test_without_a_notification_server_messages_are_kept_in_the_log(tmp_pa
                                             ("https://shop.example.com/", "wss://shop.example.com/notifications/ws")])
 def test_the_websocket_address_follows_the_server(server, ws):
     assert AgentSettings(server=server).ws_url == ws
+
+
+@pytest.mark.parametrize("server", ["shop.example.com", "ftp://shop.example.com", "http://", ""])
+def test_a_server_that_is_not_a_web_address_is_refused_clearly(server, capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setenv("ORDERFLOW_AGENT_SERVER", server)
+    assert main(["--test"]) == 2
+    assert "ORDERFLOW_AGENT_SERVER: the server must be the gateway's address" in capsys.readouterr().err
+
+
+def test_the_server_comes_from_the_command_line_the_environment_or_the_last_login(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.delenv("ORDERFLOW_AGENT_SERVER", raising=False)
+    assert resolve_settings(None).server == "http://127.0.0.1:8088"
+    AgentState(tmp_path / "orderflow").save_server("https://shop.example.com")
+    assert resolve_settings(None).server == "https://shop.example.com"
+    monkeypatch.setenv("ORDERFLOW_AGENT_SERVER", "https://staging.example.com")
+    assert resolve_settings(None).server == "https://staging.example.com"
+    assert resolve_settings("http://10.0.0.5:8088/").server == "http://10.0.0.5:8088"
