@@ -28,7 +28,7 @@ from agent.api import Credentials, LoginRequired, NotAllowed, NotificationsApi, 
 from agent.desktop import Alert, DesktopAlerts
 from agent.runner import Agent
 from agent.settings import AgentSettings
-from agent.state import AgentState
+from agent.state import AgentState, AlreadyRunning
 
 log = get_logger("agent")
 
@@ -98,6 +98,11 @@ async def logout(settings: AgentSettings) -> int:
 
 async def run(settings: AgentSettings) -> int:
     state = AgentState(settings.config_dir)
+    try:
+        state.lock_for_running()
+    except AlreadyRunning as exc:
+        say(f"{exc}; this one exits (each notification is shown once).")
+        return 0
     async with httpx.AsyncClient(base_url=settings.server, timeout=settings.request_timeout_s) as http:
         credentials = Credentials(http, state, email=settings.email, password=settings.password)
         agent = Agent(settings, credentials, DesktopAlerts(settings.app_name), state,

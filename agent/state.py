@@ -5,19 +5,44 @@ readable by its owner only and replaced atomically:
     server                   the gateway `orderflow-agent login` logged in to
     last-notification-id     the id of the last notification shown, so a restart or a
                              reconnect catches up from there and never shows one twice
+    agent.lock               held (flock) by the running agent, with its pid: a second one
+                             (autostart and the systemd unit both installed) would show
+                             every notification twice
 """
 
+import fcntl
 import os
 from pathlib import Path
 
 REFRESH_TOKEN = "refresh-token"
 SERVER = "server"
 LAST_ID = "last-notification-id"
+RUN_LOCK = "agent.lock"
+
+
+class AlreadyRunning(RuntimeError):
+    pass
 
 
 class AgentState:
     def __init__(self, directory: Path):
         self.directory = directory
+        self._run_lock: int | None = None
+
+    def lock_for_running(self) -> None:
+        """Take the lock of the one running agent, for as long as this process lives;
+        AlreadyRunning when another agent holds it."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.directory / RUN_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise AlreadyRunning(f"another orderflow-agent (pid {holder}) is running with {self.directory}") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._run_lock = fd
 
     def _write(self, name: str, text: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -4,7 +4,12 @@ real session bus, is in tests/e2e/test_desktop_notifications.py.)"""
 
 import json
 import logging
+import os
 import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +114,34 @@ def test_the_server_comes_from_the_command_line_the_environment_or_the_last_logi
     monkeypatch.setenv("ORDERFLOW_AGENT_SERVER", "https://staging.example.com")
     assert resolve_settings(None).server == "https://staging.example.com"
     assert resolve_settings("http://10.0.0.5:8088/").server == "http://10.0.0.5:8088"
+
+
+def test_a_second_agent_for_the_same_user_exits_instead_of_showing_everything_twice(tmp_path):
+    """Autostart and the systemd unit both installed start two agents."""
+    agent = Path(sys.executable).with_name("orderflow-agent")
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state"),
+           "ORDERFLOW_AGENT_SERVER": "http://127.0.0.1:9", "ORDERFLOW_AGENT_EMAIL": "staff@example.com",
+           "ORDERFLOW_AGENT_PASSWORD": "whatever it is"}
+    first = subprocess.Popen([str(agent)], env=env, stderr=subprocess.DEVNULL)  # retries its unreachable server
+    try:
+        lock = tmp_path / "config" / "orderflow" / "agent.lock"
+        deadline = time.monotonic() + 30
+        while not (lock.exists() and lock.read_text() == str(first.pid)):
+            assert first.poll() is None and time.monotonic() < deadline, "the first agent did not start"
+            time.sleep(0.05)
+        second = subprocess.run([str(agent)], env=env, capture_output=True, text=True, timeout=30)
+        assert second.returncode == 0
+        assert f"another orderflow-agent (pid {first.pid}) is running" in second.stderr
+        assert first.poll() is None
+    finally:
+        first.terminate()
+        assert first.wait(15) == 0
+    again = subprocess.Popen([str(agent)], env=env, stderr=subprocess.DEVNULL)  # the lock went with the process
+    try:
+        deadline = time.monotonic() + 30
+        while lock.read_text() != str(again.pid):
+            assert again.poll() is None and time.monotonic() < deadline, "no agent could start after the first"
+            time.sleep(0.05)
+    finally:
+        again.terminate()
+        again.wait(15)
