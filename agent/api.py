@@ -5,7 +5,7 @@ import time
 
 import httpx
 
-from agent.state import AgentState
+from agent.state import AgentState, Session
 
 PAGE = 500
 
@@ -30,13 +30,15 @@ def _problem(response: httpx.Response) -> str:
 
 
 class Credentials:
-    """An access token that is refreshed before it expires. Logs in with staff credentials
-    when it has them, else with the refresh token kept on disk; every new refresh token
-    (they rotate) is saved at once."""
+    """An access token that is renewed before it expires: with the saved session's refresh
+    token (only ever sent to the gateway it came from), else by logging in with staff
+    credentials when there are any. Every new refresh token (they rotate) is saved at once,
+    with its gateway."""
 
     def __init__(self, http: httpx.AsyncClient, state: AgentState, *, email: str | None = None,
                  password: str | None = None):
         self.http = http
+        self.server = str(http.base_url).rstrip("/")
         self.state = state
         self.email = email
         self.password = password
@@ -60,23 +62,29 @@ class Credentials:
         self._take(response)
 
     async def logout(self) -> None:
-        """End the session on the server and forget its refresh token here."""
+        """End the session on the server and forget it here."""
         token = await self.access_token()
         response = await self.http.post("/auth/logout", headers={"Authorization": f"Bearer {token}"})
         if response.status_code != 204:
             raise ServerError(f"logout answered {response.status_code}: {_problem(response)}")
-        self.state.forget_refresh_token()
+        self.state.forget_session()
 
     async def _renew(self) -> None:
-        token = self.state.refresh_token
-        if token:
-            response = await self.http.post("/auth/refresh", json={"refresh_token": token})
+        session = self.state.session
+        if session and session.server != self.server:
+            if not (self.email and self.password):
+                raise LoginRequired(
+                    f"The saved session is for {session.server}, not {self.server}: run "
+                    f"`orderflow-agent login --server {self.server}`, or use --server {session.server}.")
+            session = None  # a login to this server replaces it
+        if session:
+            response = await self.http.post("/auth/refresh", json={"refresh_token": session.refresh_token})
             if response.status_code == 200:
                 self._take(response)
                 return
             if response.status_code not in (401, 422):
                 raise ServerError(f"refresh answered {response.status_code}: {_problem(response)}")
-            self.state.forget_refresh_token()
+            self.state.forget_session()
         if self.email and self.password:
             await self.login()
             return
@@ -86,7 +94,7 @@ class Credentials:
         if response.status_code != 200:
             raise ServerError(f"/auth answered {response.status_code}: {_problem(response)}")
         pair = response.json()
-        self.state.save_refresh_token(pair["refresh_token"])
+        self.state.save_session(Session(self.server, pair["refresh_token"]))
         self._access = pair["access_token"]
         self._expires_at = time.monotonic() + float(pair.get("expires_in", 300))
 

@@ -70,7 +70,6 @@ async def login(settings: AgentSettings) -> int:
         except (LoginRequired, ServerError, httpx.HTTPError) as exc:
             say(f"login failed: {exc}")
             return 1
-    state.save_server(settings.server)
     say(f"logged in to {settings.server}; the session is kept in {settings.config_dir} "
         "(the password is not stored).")
     return 0
@@ -78,17 +77,20 @@ async def login(settings: AgentSettings) -> int:
 
 async def logout(settings: AgentSettings) -> int:
     state = AgentState(settings.config_dir)
-    if state.refresh_token is None:
+    if state.session is None:
         say(f"no saved session in {settings.config_dir}; nothing to do.")
         return 0
     async with httpx.AsyncClient(base_url=settings.server, timeout=settings.request_timeout_s) as http:
         try:
             await Credentials(http, state).logout()  # the saved session's, never a password
-        except LoginRequired:
+        except LoginRequired as exc:
+            if state.session is not None:  # the session is another gateway's: left alone
+                say(str(exc))
+                return 2
             say("the saved session had already ended; nothing is kept here now.")
             return 0
         except (ServerError, httpx.HTTPError) as exc:
-            state.forget_refresh_token()
+            state.forget_session()
             say(f"could not end the session on the server ({exc}); its token is deleted here, and the "
                 "session ends on the server when it expires.")
             return 1
@@ -129,9 +131,9 @@ def resolve_settings(server: str | None) -> AgentSettings:
     if server:
         return AgentSettings(server=server)
     settings = AgentSettings()
-    saved = AgentState(settings.config_dir).server
-    if "server" not in settings.model_fields_set and saved:
-        return settings.model_copy(update={"server": saved})
+    session = AgentState(settings.config_dir).session
+    if "server" not in settings.model_fields_set and session:
+        return AgentSettings(server=session.server)
     return settings
 
 
@@ -147,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         settings = resolve_settings(args.server)
     except ValidationError as exc:
         for error in exc.errors():
-            where = " / ".join(f"ORDERFLOW_AGENT_{str(part).upper()}" for part in error["loc"]) or "settings"
+            field = str(error["loc"][0]) if error["loc"] else None
+            where = ("--server" if field == "server" and args.server else
+                     f"ORDERFLOW_AGENT_{field.upper()}" if field else "settings")
             say(f"{where}: {error['msg'].removeprefix('Value error, ')}")
         return 2
     setup_logging(settings, args.log_level)

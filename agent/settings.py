@@ -43,7 +43,7 @@ class AgentSettings(BaseSettings):
     @model_validator(mode="after")
     def _back_off_grows(self) -> "AgentSettings":
         if self.reconnect_initial_s > self.reconnect_max_s:
-            raise ValueError("reconnect_initial_s must not be above reconnect_max_s")
+            raise ValueError("ORDERFLOW_AGENT_RECONNECT_INITIAL_S must not be above ORDERFLOW_AGENT_RECONNECT_MAX_S")
         return self
 
     @property

@@ -1,8 +1,9 @@
 """What the agent keeps on disk, in its config directory (~/.config/orderflow/), each file
 readable by its owner only and replaced atomically:
 
-    refresh-token            the rotating refresh token (never the password)
-    server                   the gateway `orderflow-agent login` logged in to
+    session                  the rotating refresh token (never the password) and the
+                             gateway it belongs to, as one JSON object: the token is only
+                             ever sent to that gateway
     last-notification-id     the id of the last notification shown, so a restart or a
                              reconnect catches up from there and never shows one twice
     agent.lock               held (flock) by the running agent, with its pid: a second one
@@ -11,17 +12,23 @@ readable by its owner only and replaced atomically:
 """
 
 import fcntl
+import json
 import os
 from pathlib import Path
+from typing import NamedTuple
 
-REFRESH_TOKEN = "refresh-token"
-SERVER = "server"
+SESSION = "session"
 LAST_ID = "last-notification-id"
 RUN_LOCK = "agent.lock"
 
 
 class AlreadyRunning(RuntimeError):
     pass
+
+
+class Session(NamedTuple):
+    server: str
+    refresh_token: str
 
 
 class AgentState:
@@ -65,21 +72,19 @@ class AgentState:
             return None
 
     @property
-    def refresh_token(self) -> str | None:
-        return self._read(REFRESH_TOKEN)
+    def session(self) -> Session | None:
+        """The saved session; None when there is none, or it is unreadable."""
+        try:
+            saved = json.loads(self._read(SESSION) or "null")
+            return Session(server=str(saved["server"]), refresh_token=str(saved["refresh_token"]))
+        except (ValueError, TypeError, KeyError):
+            return None
 
-    def save_refresh_token(self, token: str) -> None:
-        self._write(REFRESH_TOKEN, token)
+    def save_session(self, session: Session) -> None:
+        self._write(SESSION, json.dumps(session._asdict()))
 
-    def forget_refresh_token(self) -> None:
-        (self.directory / REFRESH_TOKEN).unlink(missing_ok=True)
-
-    @property
-    def server(self) -> str | None:
-        return self._read(SERVER)
-
-    def save_server(self, url: str) -> None:
-        self._write(SERVER, url)
+    def forget_session(self) -> None:
+        (self.directory / SESSION).unlink(missing_ok=True)
 
     @property
     def last_id(self) -> int | None:

@@ -3,6 +3,7 @@ Redis): `orderflow-agent login` keeps only a refresh token, which is enough to r
 lockout is waited out, not taken for a lost login that would stop the agent."""
 
 import asyncio
+import json
 import os
 import stat
 import sys
@@ -100,8 +101,9 @@ async def test_login_keeps_only_a_refresh_token_and_the_agent_runs_on_it(auth_se
     code, said = await login_command(auth_server.url, tmp_path, f"{ADMIN['email']}\n{ADMIN['password']}\n")
     assert code == 0, said
     directory = tmp_path / "orderflow"
-    token_file = directory / "refresh-token"
+    token_file = directory / "session"
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert json.loads(token_file.read_text())["server"] == auth_server.url
     assert not any(ADMIN["password"] in f.read_text() for f in directory.iterdir() if f.is_file())
     first = token_file.read_text()
 
@@ -121,13 +123,13 @@ async def test_login_keeps_only_a_refresh_token_and_the_agent_runs_on_it(auth_se
 async def test_a_refused_login_command_says_so_and_saves_nothing(auth_server, tmp_path):
     code, said = await login_command(auth_server.url, tmp_path, f"{ADMIN['email']}\nnot the password at all\n")
     assert code == 1 and "login failed" in said
-    assert not (tmp_path / "orderflow" / "refresh-token").exists()
+    assert not (tmp_path / "orderflow" / "session").exists()
 
 
 async def test_logout_ends_the_saved_session_on_the_server_and_deletes_it(auth_server, tmp_path):
     code, said = await login_command(auth_server.url, tmp_path, f"{ADMIN['email']}\n{ADMIN['password']}\n")
     assert code == 0, said
-    token_file = tmp_path / "orderflow" / "refresh-token"
+    token_file = tmp_path / "orderflow" / "session"
 
     code, said = await agent_command(None, tmp_path, "logout")  # the server login was given is kept
     assert code == 0 and "logged out" in said, said
@@ -145,6 +147,27 @@ async def test_logout_ends_the_saved_session_on_the_server_and_deletes_it(auth_s
 async def test_logout_without_the_server_still_deletes_the_token_and_says_so(auth_server, tmp_path):
     code, said = await login_command(auth_server.url, tmp_path, f"{ADMIN['email']}\n{ADMIN['password']}\n")
     assert code == 0, said
-    code, said = await agent_command(f"http://127.0.0.1:{free_port()}", tmp_path, "logout")
+    await auth_server.stop()  # the gateway stops answering
+    code, said = await agent_command(None, tmp_path, "logout")
     assert code == 1 and "could not end the session on the server" in said
-    assert not (tmp_path / "orderflow" / "refresh-token").exists()
+    assert not (tmp_path / "orderflow" / "session").exists()
+
+
+async def test_a_saved_session_is_never_sent_to_another_gateway(auth_server, tmp_path):
+    """A typo in --server, a stale ORDERFLOW_AGENT_SERVER, or an agent still running for the
+    previous gateway must not hand the refresh token to another host, nor delete it."""
+    code, said = await login_command(auth_server.url, tmp_path, f"{ADMIN['email']}\n{ADMIN['password']}\n")
+    assert code == 0, said
+    session_file = tmp_path / "orderflow" / "session"
+    saved = session_file.read_text()
+    elsewhere = f"http://127.0.0.1:{free_port()}"  # nothing listens: a request would fail to connect
+
+    async with httpx.AsyncClient(base_url=elsewhere, timeout=10) as http:
+        with pytest.raises(LoginRequired, match=f"for {auth_server.url}, not {elsewhere}"):
+            await Credentials(http, AgentState(tmp_path / "orderflow")).access_token()
+    code, said = await agent_command(elsewhere, tmp_path, "logout")
+    assert code == 2 and f"login --server {elsewhere}" in said
+    assert session_file.read_text() == saved
+
+    code, said = await agent_command(None, tmp_path, "logout")  # the right gateway still takes it
+    assert code == 0 and "logged out" in said

@@ -67,15 +67,22 @@ sys.exit(agent.cli.main(sys.argv[2:]))
 """
 
 
-def run_with_only_the_agents_requirements(tmp_path, *args: str) -> subprocess.CompletedProcess:
+def run_with_only_the_agents_requirements(tmp_path, *args: str, **env) -> subprocess.CompletedProcess:
     allowed = installed_closure({r.name for r in agent_requirements()}) | {"orderflow"}
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
-           "XDG_STATE_HOME": str(tmp_path / "state"), "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"}
+    env |= {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "XDG_STATE_HOME": str(tmp_path / "state"), "DBUS_SESSION_BUS_ADDRESS": f"unix:path={tmp_path}/no-bus"}
     return subprocess.run([sys.executable, "-c", ONLY_ALLOWED, json.dumps(sorted(allowed)), *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_the_agent_runs_with_only_its_requirements(tmp_path):
+    """Its commands' paths as far as they go here: HTTP (a login to a closed port), the
+    D-Bus backend (no session bus), the settings and state files. The WebSocket client is
+    imported with agent.runner."""
+    login = run_with_only_the_agents_requirements(tmp_path, "--server", "http://127.0.0.1:9", "login",
+                                                  ORDERFLOW_AGENT_EMAIL="staff@example.com",
+                                                  ORDERFLOW_AGENT_PASSWORD="a long enough password")
+    assert login.returncode == 1 and "login failed" in login.stderr, login.stderr
     logout = run_with_only_the_agents_requirements(tmp_path, "--server", "http://127.0.0.1:9", "logout")
     assert (logout.returncode, logout.stderr.strip()) == (0, f"orderflow-agent: no saved session in "
                                                               f"{tmp_path}/config/orderflow; nothing to do.")

@@ -17,7 +17,7 @@ from agent.cli import main, resolve_settings
 from agent.desktop import Alert
 from agent.runner import Agent
 from agent.settings import AgentSettings
-from agent.state import AgentState
+from agent.state import AgentState, Session
 
 
 def item(notification_id: int, **extra) -> dict:
@@ -43,17 +43,23 @@ def make_agent(tmp_path, alerts) -> Agent:
 
 def test_state_files_are_private_and_survive_a_restart(tmp_path):
     state = AgentState(tmp_path / "orderflow")
-    assert state.last_id is None and state.refresh_token is None
-    state.save_refresh_token("r1")
+    assert state.last_id is None and state.session is None
+    state.save_session(Session("https://shop.example.com", "r1"))
     state.save_last_id(41)
     state.save_last_id(42)
     again = AgentState(tmp_path / "orderflow")
-    assert again.refresh_token == "r1" and again.last_id == 42
-    for name in ("refresh-token", "last-notification-id"):
+    assert again.session == Session("https://shop.example.com", "r1") and again.last_id == 42
+    for name in ("session", "last-notification-id"):
         assert stat.S_IMODE((tmp_path / "orderflow" / name).stat().st_mode) == 0o600
-    assert sorted(p.name for p in (tmp_path / "orderflow").iterdir()) == ["last-notification-id", "refresh-token"]
-    state.forget_refresh_token()
-    assert AgentState(tmp_path / "orderflow").refresh_token is None
+    assert sorted(p.name for p in (tmp_path / "orderflow").iterdir()) == ["last-notification-id", "session"]
+    state.forget_session()
+    assert AgentState(tmp_path / "orderflow").session is None
+
+
+@pytest.mark.parametrize("text", ["", "r1", "[]", '{"server": "https://shop.example.com"}'])
+def test_an_unreadable_session_counts_as_none(tmp_path, text):
+    (tmp_path / "session").write_text(text)
+    assert AgentState(tmp_path).session is None
 
 
 def test_a_garbled_last_id_counts_as_none(tmp_path):
@@ -109,7 +115,7 @@ def test_the_server_comes_from_the_command_line_the_environment_or_the_last_logi
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     monkeypatch.delenv("ORDERFLOW_AGENT_SERVER", raising=False)
     assert resolve_settings(None).server == "http://127.0.0.1:8088"
-    AgentState(tmp_path / "orderflow").save_server("https://shop.example.com")
+    AgentState(tmp_path / "orderflow").save_session(Session("https://shop.example.com", "r1"))
     assert resolve_settings(None).server == "https://shop.example.com"
     monkeypatch.setenv("ORDERFLOW_AGENT_SERVER", "https://staging.example.com")
     assert resolve_settings(None).server == "https://staging.example.com"
