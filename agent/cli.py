@@ -3,7 +3,7 @@
     orderflow-agent                run: show notifications until stopped (what the systemd
                                    unit and the autostart entry start)
     orderflow-agent login          ask for staff email and password once and keep only a
-                                   refresh token in ~/.config/orderflow/ (mode 0600)
+                                   refresh token and its gateway in ~/.config/orderflow/ (0600)
     orderflow-agent logout         end the saved session on the server and delete it here
     orderflow-agent --test         show one test notification and exit
 

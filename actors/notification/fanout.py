@@ -9,9 +9,9 @@ NOTIFY or a lost LISTEN connection costs only a poll interval.
 A subscriber is a bounded queue the hub fills without ever waiting: when it is full, the
 hub skips that subscriber, and the subscriber's connection reads what was skipped itself
 (from the hub's last RECENT notifications, or the log beyond them) before it takes from the
-queue again. So a burst larger than the queue (a backlog
-after a RabbitMQ outage) reaches every agent that keeps reading, and one slow agent never
-holds up others; an agent that stops reading is dropped by its connection (send timeout).
+queue again. So a burst larger than the queue (a backlog after a RabbitMQ outage) reaches
+every agent that keeps reading, and one slow agent never holds up others; an agent that
+stops reading is dropped by its connection (send timeout).
 """
 
 import asyncio

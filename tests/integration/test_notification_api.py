@@ -311,11 +311,7 @@ async def test_pushes_cross_replicas_and_heartbeats_keep_idle_connections(
 
         expected = {str(e.id) for e in [*by_broker, by_webhook]}
         for ws in (on_first, on_second):
-            got = []
-            while len(got) < len(expected):
-                message = json.loads(await asyncio.wait_for(ws.recv(), 15))
-                if message.get("type") != "heartbeat":
-                    got.append(message)
+            got = await _notifications(ws, len(expected))
             assert {m["event_id"] for m in got} == expected
             assert [m["id"] for m in got] == sorted(m["id"] for m in got)
 

@@ -8,7 +8,6 @@ import os
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from agent.desktop import Alert
 from agent.runner import Agent
 from agent.settings import AgentSettings
 from agent.state import AgentState, Session
+from tests.e2e.desktop import wait_for
 
 
 def item(notification_id: int, **extra) -> dict:
@@ -128,13 +128,10 @@ def test_a_second_agent_for_the_same_user_exits_instead_of_showing_everything_tw
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "config"), "XDG_STATE_HOME": str(tmp_path / "state"),
            "ORDERFLOW_AGENT_SERVER": "http://127.0.0.1:9", "ORDERFLOW_AGENT_EMAIL": "staff@example.com",
            "ORDERFLOW_AGENT_PASSWORD": "whatever it is"}
+    lock = tmp_path / "config" / "orderflow" / "agent.lock"
     first = subprocess.Popen([str(agent)], env=env, stderr=subprocess.DEVNULL)  # retries its unreachable server
     try:
-        lock = tmp_path / "config" / "orderflow" / "agent.lock"
-        deadline = time.monotonic() + 30
-        while not (lock.exists() and lock.read_text() == str(first.pid)):
-            assert first.poll() is None and time.monotonic() < deadline, "the first agent did not start"
-            time.sleep(0.05)
+        wait_until_it_holds(lock, first)
         second = subprocess.run([str(agent)], env=env, capture_output=True, text=True, timeout=30)
         assert second.returncode == 0
         assert f"another orderflow-agent (pid {first.pid}) is running" in second.stderr
@@ -144,10 +141,13 @@ def test_a_second_agent_for_the_same_user_exits_instead_of_showing_everything_tw
         assert first.wait(15) == 0
     again = subprocess.Popen([str(agent)], env=env, stderr=subprocess.DEVNULL)  # the lock went with the process
     try:
-        deadline = time.monotonic() + 30
-        while lock.read_text() != str(again.pid):
-            assert again.poll() is None and time.monotonic() < deadline, "no agent could start after the first"
-            time.sleep(0.05)
+        wait_until_it_holds(lock, again)
     finally:
         again.terminate()
         again.wait(15)
+
+
+def wait_until_it_holds(lock: Path, agent: subprocess.Popen) -> None:
+    wait_for(lambda: agent.poll() is not None or (lock.exists() and lock.read_text() == str(agent.pid)),
+             "the agent to take its lock", timeout_s=30)
+    assert agent.poll() is None, "the agent exited instead of taking its lock"
