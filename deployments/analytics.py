@@ -22,7 +22,7 @@ from actors.common.errors import Unprocessable
 from actors.common.logging import configure_logging, get_logger
 from actors.common.redis import create_redis
 from actors.common.security import STAFF, require_roles
-from deployments.http import CurrentUser, create_service_api, create_verifier, readiness
+from deployments.http import CurrentUser, NotReady, create_service_api, create_verifier, readiness
 
 log = get_logger("analytics")
 DEFAULT_RANGE_DAYS = 30
@@ -117,25 +117,38 @@ def stats_query(first: date | None, last: date | None, granularity: Granularity,
     return StatsQuery.for_dates(first, last, granularity, top)
 
 
-@api.get("/ready", tags=["operations"], summary="Readiness: the orders are loaded; Redis is reported")
+@api.get("/ready", tags=["operations"], summary="Readiness: the orders are loaded and reports writable; "
+         "the sync with Orders and Redis are reported")
 async def ready(request: Request, analytics: Analytics) -> JSONResponse:
+    """Ready when the orders are loaded (statistics are computed from them) and the reports
+    folder is writable. Degraded while the Orders service cannot be read (statistics are as
+    of the last sync) or without Redis (no cache, no snapshot; a replica may repeat a
+    scheduled report's work)."""
+
     async def orders() -> dict:
         if not analytics.loaded:
-            raise ConnectionError("orders not loaded yet")
+            raise NotReady("the orders are not loaded yet")
         return {"orders_loaded": len(analytics.frame),
                 "synced_at": analytics.synced_at.isoformat() if analytics.synced_at else None}
+
+    async def orders_sync() -> dict:
+        if analytics.sync_error:
+            raise NotReady(f"the Orders service cannot be read ({analytics.sync_error}); "
+                           f"statistics are as of the last sync")
+        return {}
 
     async def reports() -> None:
         folder = analytics.reports.path
         folder.mkdir(parents=True, exist_ok=True)
         if not os.access(folder, os.W_OK):
-            raise PermissionError("reports folder not writable")
+            raise NotReady("the reports folder is not writable")
 
     async def redis() -> None:
         await request.app.state.redis.ping()
 
     return await readiness("analytics", required={"orders": orders, "reports": reports},
-                           optional={"redis": redis}, timeout_s=analytics.settings.dependency_timeout_s)
+                           optional={"orders_sync": orders_sync, "redis": redis},
+                           timeout_s=analytics.settings.dependency_timeout_s)
 
 
 @api.get("/stats", summary="Order statistics for a range of days (staff)")

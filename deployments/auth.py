@@ -84,8 +84,11 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@api.get("/ready", tags=["operations"], summary="Readiness: the database answers; Redis is reported")
+@api.get("/ready", tags=["operations"], summary="Readiness: PostgreSQL answers; Redis is reported")
 async def ready(request: Request, auth: Auth) -> JSONResponse:
+    """Ready when PostgreSQL answers. Degraded without Redis (sessions and revocations are
+    read from PostgreSQL meanwhile)."""
+
     async def redis_check():
         await request.app.state.redis.ping()
 

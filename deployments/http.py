@@ -141,40 +141,54 @@ class RequestContext:
 Check = Callable[[], Awaitable[dict | None]]
 
 
+class NotReady(Exception):
+    """Raised by a readiness check; its message says why and is shown as it is."""
+
+
 async def readiness(
     service: str, *, required: dict[str, Check], optional: dict[str, Check], timeout_s: float
 ) -> JSONResponse:
-    """200 when every required dependency answers; 503 problem+json naming the ones that
-    do not. Optional ones are reported as `degraded` without making the service unready."""
+    """The answer of `/ready` (API.md, Every service). `required`: what the HTTP API needs;
+    `optional`: what the service can do without for a while. 200 `ready` when all answer,
+    200 `degraded` when only optional ones fail, 503 problem+json naming the required ones
+    that fail. Each check: {status: ok | degraded | unavailable, required, detail?, ...what
+    it measured}."""
 
-    async def run(check: Check) -> tuple[str, dict]:
+    async def run(check: Check) -> dict:
         try:
             async with asyncio.timeout(timeout_s):
-                return "ok", (await check()) or {}
-        except Exception as exc:  # any failure of a dependency means "not ok" here
-            return f"unavailable ({exc.__class__.__name__})", {}
+                return {"status": "ok", **((await check()) or {})}
+        except NotReady as exc:
+            return {"status": "failing", "detail": str(exc)}
+        except TimeoutError:
+            return {"status": "failing", "detail": f"no answer within {timeout_s:g}s"}
+        except Exception as exc:  # any failure of a dependency means "not ok"; its text may hold addresses
+            return {"status": "failing", "detail": exc.__class__.__name__}
 
     names = [*required, *optional]
     results = await asyncio.gather(*(run(c) for c in [*required.values(), *optional.values()]))
-    checks: dict = {}
-    for name, (state, extra) in zip(names, results, strict=True):
-        checks[name] = state if name in required or state == "ok" else f"degraded: {state}"
-        checks |= extra
-    failing = [name for name in required if checks[name] != "ok"]
-    if not failing:
-        return JSONResponse({"status": "ready", "service": service, "checks": checks})
-    return JSONResponse(
-        {
-            "type": "urn:orderflow:problem:not-ready",
-            "title": "Service not ready",
-            "status": 503,
-            "detail": f"{', '.join(failing)} unavailable",
-            "service": service,
-            "checks": checks,
-        },
-        status_code=503,
-        media_type=PROBLEM_JSON,
-    )
+    checks: dict[str, dict] = {}
+    for name, result in zip(names, results, strict=True):
+        is_required = name in required
+        if result["status"] == "failing":
+            result["status"] = "unavailable" if is_required else "degraded"
+        checks[name] = {"status": result.pop("status"), "required": is_required, **result}
+    failing = [name for name in required if checks[name]["status"] != "ok"]
+    if failing:
+        return JSONResponse(
+            {
+                "type": "urn:orderflow:problem:not-ready",
+                "title": "Service not ready",
+                "status": 503,
+                "detail": f"{', '.join(failing)} unavailable",
+                "service": service,
+                "checks": checks,
+            },
+            status_code=503,
+            media_type=PROBLEM_JSON,
+        )
+    degraded = any(check["status"] != "ok" for check in checks.values())
+    return JSONResponse({"status": "degraded" if degraded else "ready", "service": service, "checks": checks})
 
 
 def create_service_api(

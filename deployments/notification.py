@@ -30,7 +30,7 @@ from actors.notification.fanout import NotificationHub, Subscriber
 from actors.notification.metrics import WS_DROPPED
 from actors.notification.service import NotificationService
 from actors.notification.settings import MIGRATIONS, NotificationSettings
-from deployments.http import CurrentUser, bearer_token, create_service_api, create_verifier, readiness
+from deployments.http import CurrentUser, NotReady, bearer_token, create_service_api, create_verifier, readiness
 
 log = get_logger("notification")
 
@@ -77,6 +77,7 @@ def create_api(settings: NotificationSettings | None = None,
         app.state.notifications = service
         app.state.hub = hub
         app.state.consumer = consumer
+        app.state.redis = redis
         app.state.verifier = verifier_factory(config, redis)
         hub.start()
         if config.run_consumer:
@@ -120,11 +121,11 @@ def notification_service(request: Request) -> NotificationService:
 Notifications = Annotated[NotificationService, Depends(notification_service)]
 
 
-@routes.get("/ready", tags=["operations"], summary="Readiness: the database answers; RabbitMQ is reported")
+@routes.get("/ready", tags=["operations"], summary="Readiness: PostgreSQL answers; RabbitMQ and Redis are reported")
 async def ready(request: Request, notifications: Notifications) -> JSONResponse:
-    """Ready when PostgreSQL answers. RabbitMQ is reported but does not make the service
-    unready: the log, catch-up, the WebSocket and the webhook work without it, and events
-    wait in the durable queue."""
+    """Ready when PostgreSQL answers. Degraded without RabbitMQ (the log, catch-up, the
+    WebSocket and the webhook work without it; events wait in the durable queue) or Redis
+    (sessions are checked with the auth service)."""
     state = request.app.state
 
     async def database() -> dict:
@@ -132,10 +133,13 @@ async def ready(request: Request, notifications: Notifications) -> JSONResponse:
 
     async def broker() -> None:
         if state.settings.run_consumer and not state.consumer.broker_ok:
-            raise ConnectionError("not consuming")
+            raise NotReady("not consuming; events wait in the queue")
 
-    return await readiness("notification", required={"postgresql": database}, optional={"rabbitmq": broker},
-                           timeout_s=notifications.timeout_s)
+    async def redis() -> None:
+        await state.redis.ping()
+
+    return await readiness("notification", required={"postgresql": database},
+                           optional={"rabbitmq": broker, "redis": redis}, timeout_s=notifications.timeout_s)
 
 
 @routes.get("", response_model=NotificationPage, summary="Notifications after an id (catch-up), oldest first")

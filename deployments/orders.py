@@ -28,7 +28,7 @@ from actors.orders.relay import OutboxRelay
 from actors.orders.service import OrdersService
 from actors.orders.settings import MIGRATIONS, OrdersSettings
 from actors.orders.store import ChangeCursor, Cursor, OrderFilter
-from deployments.http import CurrentUser, create_service_api, create_verifier, readiness
+from deployments.http import CurrentUser, NotReady, create_service_api, create_verifier, readiness
 
 MAX_PAGE = 200
 MAX_CHANGES_PAGE = 5000
@@ -55,6 +55,8 @@ async def lifespan(app: FastAPI):
     redis = create_redis(settings.redis_url)
     app.state.orders = OrdersService(pool, timeout_s=settings.dependency_timeout_s)
     app.state.relay = relay
+    app.state.settings = settings
+    app.state.redis = redis
     app.state.verifier = create_verifier(settings, redis)
     try:
         yield
@@ -122,21 +124,25 @@ def _decode_cursor(cursor: str) -> Cursor:
         raise BadRequest("The cursor is not one this API returned.") from None
 
 
-@api.get("/ready", tags=["operations"], summary="Readiness: the database answers")
+@api.get("/ready", tags=["operations"], summary="Readiness: PostgreSQL answers; RabbitMQ and Redis are reported")
 async def ready(request: Request, orders: Orders) -> JSONResponse:
-    """Ready when PostgreSQL answers. RabbitMQ is reported but does not make the service
-    unready: orders are still accepted (the outbox keeps their events) while it is down."""
-    relay: OutboxRelay = request.app.state.relay
+    """Ready when PostgreSQL answers. Degraded without RabbitMQ (orders are still taken; the
+    outbox keeps their events) or Redis (sessions are checked with the auth service)."""
+    state = request.app.state
+    relay: OutboxRelay = state.relay
 
     async def database() -> dict:
         return {"outbox_backlog": await orders.outbox_backlog()}
 
     async def broker() -> None:
-        if not relay.broker_ok:
-            raise ConnectionError("events wait in the outbox")
+        if state.settings.run_relay and not relay.broker_ok:
+            raise NotReady("not connected; events wait in the outbox")
 
-    return await readiness("orders", required={"postgresql": database}, optional={"rabbitmq": broker},
-                           timeout_s=orders.timeout_s)
+    async def redis() -> None:
+        await state.redis.ping()
+
+    return await readiness("orders", required={"postgresql": database},
+                           optional={"rabbitmq": broker, "redis": redis}, timeout_s=orders.timeout_s)
 
 
 @api.post("", status_code=201, response_model=Order, summary="Place an order")

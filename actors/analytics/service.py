@@ -68,6 +68,8 @@ class AnalyticsService:
         # True once the frame holds every order: from a snapshot or a completed sync.
         self.loaded = False
         self.synced_at: datetime | None = None
+        # Why the last sync with the Orders service failed; None once one succeeds.
+        self.sync_error: str | None = None
         self._lock = asyncio.Lock()
         self._refreshing = asyncio.Lock()
         self._snapshot_saved_at = float("-inf")
@@ -125,11 +127,17 @@ class AnalyticsService:
         while True:
             try:
                 await self.refresh()
-                await self.save_snapshot()
-            except REDIS_ERRORS as exc:
-                log.warning("snapshot not saved: Redis unavailable (%s)", exc.__class__.__name__)
             except Exception as exc:  # the Orders service starting or away: try again later
+                self.sync_error = exc.__class__.__name__
                 log.warning("sync failed: %s: %s", exc.__class__.__name__, exc)
+            else:
+                self.sync_error = None
+                try:
+                    await self.save_snapshot()
+                except REDIS_ERRORS as exc:
+                    log.warning("snapshot not saved: Redis unavailable (%s)", exc.__class__.__name__)
+                except Exception:
+                    log.exception("snapshot not saved")
             await asyncio.sleep(self.settings.sync_interval_s)
 
     # --- statistics ------------------------------------------------------------------------

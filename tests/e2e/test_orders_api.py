@@ -172,7 +172,7 @@ def test_request_id_is_kept_and_echoed_once(client):
 def test_health_ready_and_metrics(client):
     assert client.get("/orders/health").json()["status"] == "ok"
     ready = client.get("/orders/ready").json()
-    assert ready["checks"]["postgresql"] == "ok"
+    assert ready["status"] == "ready" and ready["checks"]["postgresql"]["status"] == "ok"
     create(client)
     metrics = client.get("/orders/metrics").text
     assert "orderflow_orders_created_total" in metrics

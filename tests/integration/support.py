@@ -11,8 +11,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aio_pika
+import asyncpg
 import uvicorn
 
+from actors.common.db import database_name, with_database
 from actors.orders.domain import NewOrder
 from deployments.stack import free_port
 
@@ -204,3 +206,23 @@ class AppServer:
         if self.task is not None and not self.task.done():
             self.server.should_exit = True
             await self.task
+
+
+@contextlib.asynccontextmanager
+async def database_refusing_connections(database_url: str):
+    """The database refuses new connections and its open ones are ended, for the duration
+    of the block (the PostgreSQL server stays up for everyone else); allowed again after."""
+    name = database_name(database_url)
+    admin = await asyncpg.connect(with_database(database_url, "postgres"))
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
+        yield
+    finally:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        await admin.close()
+
+
+def closed_port_url(scheme: str) -> str:
+    """A URL of `scheme` at a local port nothing listens on: a dependency that is down."""
+    return f"{scheme}://127.0.0.1:{free_port()}/"

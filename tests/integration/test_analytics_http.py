@@ -139,4 +139,5 @@ async def test_health_and_ready(client):
     assert (await client.get("/health")).json() == {"status": "ok", "service": "analytics"}
     ready = await client.get("/ready")
     assert ready.status_code == 200
-    assert ready.json()["checks"]["orders"] == "ok" and ready.json()["checks"]["orders_loaded"] == 2
+    orders = ready.json()["checks"]["orders"]
+    assert orders["status"] == "ok" and orders["orders_loaded"] == 2

@@ -418,17 +418,18 @@ async def test_a_client_that_stops_reading_is_dropped_and_holds_back_no_one(
 
 async def _agents_connected(client, count: int) -> bool:
     response = await client.get("/notifications/ready")
-    return response.json()["checks"]["agents_connected"] == count
+    return response.json()["checks"]["postgresql"]["agents_connected"] == count
 
 
 async def test_ready_names_its_dependencies(server):
     async with httpx.AsyncClient(base_url=server.url) as client:
         await wait_until(lambda: _ready(client), timeout_s=15, what="readiness with RabbitMQ consumed")
         body = (await client.get("/notifications/ready")).json()
-    assert body["status"] == "ready" and body["checks"]["postgresql"] == "ok"
-    assert body["checks"]["last_notification_id"] == 0 and body["checks"]["agents_connected"] == 0
+    database = body["checks"]["postgresql"]
+    assert body["status"] == "ready" and database["status"] == "ok"
+    assert database["last_notification_id"] == 0 and database["agents_connected"] == 0
 
 
 async def _ready(client) -> bool:
     response = await client.get("/notifications/ready")
-    return response.status_code == 200 and response.json()["checks"]["rabbitmq"] == "ok"
+    return response.status_code == 200 and response.json()["checks"]["rabbitmq"]["status"] == "ok"
