@@ -7,10 +7,24 @@ from typing import Annotated
 
 from fastapi import Body, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from ray import serve
 from ray.serve import Application
 
-from actors.auth.domain import OrderLogin, Registration, RefreshRequest, RolesUpdate, StaffLogin, TokenPair, User
+from actors.auth.domain import (
+    EmailLink,
+    OrderClaim,
+    OrderLogin,
+    PasswordReset,
+    PasswordResetRequest,
+    Registration,
+    RefreshRequest,
+    RolesUpdate,
+    StaffLogin,
+    TokenPair,
+    User,
+)
+from actors.auth.mail import MailOutbox, SmtpSender
 from actors.auth.keys import SigningKeys
 from actors.auth.service import AuthService
 from actors.auth.settings import MIGRATIONS, AuthSettings
@@ -30,6 +44,12 @@ async def find_order_through_serve(number: str, email: str) -> uuid.UUID | None:
     handle = serve.get_app_handle("orders")
     found = await handle.find_order_id.remote(number, email)
     return uuid.UUID(found) if found else None
+
+
+async def claim_order_through_serve(number: str, email: str, account_id: uuid.UUID) -> uuid.UUID | None:
+    handle = serve.get_app_handle("orders")
+    claimed = await handle.claim_order.remote(number, email, str(account_id))
+    return uuid.UUID(claimed) if claimed else None
 
 
 async def _keep_revocations_in_redis(auth: AuthService) -> None:
@@ -52,7 +72,10 @@ async def lifespan(app: FastAPI):
     pool = await create_pool(settings.database_url, max_size=settings.db_pool_size,
                              timeout_s=settings.dependency_timeout_s)
     redis = create_redis(settings.redis_url)
-    auth = AuthService(pool, redis, keys, settings, find_order_through_serve)
+    auth = AuthService(pool, redis, keys, settings, find_order_through_serve, claim_order_through_serve)
+    mail = MailOutbox(pool, SmtpSender(settings), wake=auth.mail_queued, poll_s=settings.mail_poll_s,
+                      max_backoff_s=settings.mail_retry_max_s)
+    mail.start()
     await auth.bootstrap_admin()
     app.state.auth = auth
     app.state.redis = redis
@@ -64,6 +87,7 @@ async def lifespan(app: FastAPI):
         yield
     finally:
         sync.cancel()
+        await mail.stop()
         await redis.aclose()
         await pool.close()
 
@@ -105,9 +129,52 @@ async def jwks(request: Request, response: Response) -> dict:
     return request.app.state.auth.keys.jwks
 
 
-@api.post("/register", status_code=201, response_model=User, summary="Create a customer account")
-async def register(registration: Registration, auth: Auth) -> User:
-    return await auth.register(registration)
+class Accepted(BaseModel):
+    detail: str
+
+
+REGISTERED = Accepted(detail="Thank you. We sent a message to this address; follow it to confirm the address.")
+RESET_REQUESTED = Accepted(detail="If this address has an account, we sent it a link to choose a new password.")
+
+
+class EmailVerified(BaseModel):
+    email: str
+    email_verified: bool
+
+
+class ClaimedOrder(BaseModel):
+    order_id: uuid.UUID
+    order_number: str
+
+
+@api.post("/register", status_code=202, response_model=Accepted,
+          summary="Register a customer account (the same answer whether or not the address has one)")
+async def register(registration: Registration, auth: Auth) -> Accepted:
+    await auth.register(registration)
+    return REGISTERED
+
+
+@api.post("/verify-email", response_model=EmailVerified, summary="Prove the address with the mailed link's token")
+async def verify_email(body: EmailLink, auth: Auth) -> EmailVerified:
+    return EmailVerified(**await auth.verify_email(body.token))
+
+
+@api.post("/password-reset", status_code=202, response_model=Accepted, summary="Mail a password-reset link")
+async def password_reset(body: PasswordResetRequest, auth: Auth) -> Accepted:
+    await auth.request_password_reset(str(body.email))
+    return RESET_REQUESTED
+
+
+@api.post("/password-reset/confirm", status_code=204, summary="Set a new password; every session ends")
+async def password_reset_confirm(body: PasswordReset, auth: Auth) -> Response:
+    await auth.reset_password(body)
+    return Response(status_code=204)
+
+
+@api.post("/claim-order", response_model=ClaimedOrder,
+          summary="Make an order the signed-in account's, with its number and email")
+async def claim_order(request: Request, body: OrderClaim, user: CurrentUser, auth: Auth) -> ClaimedOrder:
+    return ClaimedOrder(**await auth.claim_order(require_signed_in(user), body, client_address(request)))
 
 
 @api.post("/login", response_model=TokenPair, summary="Log in with email and password, or order number and email")

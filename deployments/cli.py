@@ -69,7 +69,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     st.local_analytics_environment(stack)
     stopping = threading.Event()
     nginx: subprocess.Popen | None = None
+    mail_sink = None
     try:
+        mail_sink = st.start_mail_sink(stack)
         say(f"starting Ray Serve on {stack.serve_url} (first start takes a while) ...")
         st.start_serve(stack)
         # After ray.init, which installs a SIGTERM handler of its own that exits at once.
@@ -93,7 +95,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"  Health          {stack.gateway_url}/<service>/health, /<service>/ready\n"
             f"  Metrics         {stack.gateway_url}/<service>/metrics\n"
             f"  Admin login     {auth.bootstrap_admin_email} / {_shown_password(auth)}\n"
-            f"  Logs            {stack.run_dir}/nginx-access.log, {stack.ray_temp_dir}/session_latest/logs\n"
+            + (f"  Mail (dev sink) {mail_sink.address}, every message kept in {mail_sink.folder}\n" if mail_sink else "")
+            + f"  Logs            {stack.run_dir}/nginx-access.log, {stack.ray_temp_dir}/session_latest/logs\n"
             "\n  Ctrl-C (or `make stop`) stops everything.\n",
             flush=True,
         )
@@ -112,6 +115,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if nginx is not None:
             st.stop_process(nginx)
         st.stop_serve()
+        if mail_sink is not None:
+            mail_sink.stop()
         stack.pid_file.unlink(missing_ok=True)
         say("stopped.")
 

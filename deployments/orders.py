@@ -25,7 +25,7 @@ from actors.common.security import STAFF, Principal, require_roles, require_sign
 from actors.common.logging import configure_logging
 from actors.orders.domain import HistoryEntry, NewOrder, Order, Status
 from actors.orders.relay import OutboxRelay
-from actors.orders.service import OrdersService
+from actors.orders.service import OrdersService, customer_view
 from actors.orders.settings import MIGRATIONS, OrdersSettings
 from actors.orders.store import ChangeCursor, Cursor, OrderFilter
 from deployments.http import CurrentUser, NotReady, create_service_api, create_verifier, readiness
@@ -171,10 +171,8 @@ async def list_orders(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OrderPage:
     require_signed_in(user)
-    if not user.is_staff:  # customers see their own orders only
-        email = user.email
-    flt = OrderFilter(status=status, email=email, created_from=created_from, created_to=created_to,
-                      order_id=uuid.UUID(user.order_id) if user.order_id and not user.is_staff else None)
+    flt = customer_view(OrderFilter(status=status, email=email, created_from=created_from, created_to=created_to),
+                        user)
     after = _decode_cursor(cursor) if cursor else None
     page = await orders.list_orders(flt, limit + 1, after)
     more = len(page) > limit
@@ -182,24 +180,24 @@ async def list_orders(
     return OrderPage(items=page, next_cursor=_encode_cursor(page[-1]) if more else None)
 
 
-def _visible(order: Order, user: Principal) -> Order:
+async def _visible(orders: OrdersService, order: Order, user: Principal) -> Order:
     """Staff see every order; a customer only their own, and for anyone else it does not
     exist (404, so order ids and numbers cannot be probed)."""
     require_signed_in(user)
-    if not (user.is_staff or user.owns(str(order.id), str(order.customer.email))):
+    if not await orders.is_visible(order, user):
         raise NotFound(f"No order with id {order.id}.")
     return order
 
 
 async def _visible_by_id(orders: OrdersService, order_id: str, user: Principal) -> Order:
     require_signed_in(user)
-    return _visible(await orders.get(_parse_order_id(order_id)), user)
+    return await _visible(orders, await orders.get(_parse_order_id(order_id)), user)
 
 
 @api.get("/by-number/{number}", response_model=Order, summary="Get an order by its number")
 async def get_order_by_number(number: str, response: Response, orders: Orders, user: CurrentUser) -> Order:
     require_signed_in(user)
-    return _with_etag(response, _visible(await orders.get_by_number(number), user))
+    return _with_etag(response, await _visible(orders, await orders.get_by_number(number), user))
 
 
 @api.get("/{order_id}", response_model=Order, summary="Get an order")
@@ -264,6 +262,11 @@ class OrdersDeployment:
         """For the auth service's order-number login, through a Serve handle only."""
         # self.app: the app this replica serves (the module's `api` is a different copy here).
         order_id = await self.app.state.orders.find_for_customer(number, email)
+        return str(order_id) if order_id else None
+
+    async def claim_order(self, number: str, email: str, account_id: str) -> str | None:
+        """For the auth service's claim-order, through a Serve handle only."""
+        order_id = await self.app.state.orders.claim_for_account(number, email, uuid.UUID(account_id))
         return str(order_id) if order_id else None
 
     async def orders_changed_since(self, updated_at: str | None, order_id: str | None, limit: int) -> list[dict]:

@@ -59,6 +59,8 @@ class StackSettings(BaseSettings):
     ray_dashboard: bool = False
     nginx_binary: str = "nginx"
     ready_timeout_s: float = 180
+    # The development mail sink (SMTP) the auth service sends to, unless AUTH_SMTP_HOST is set.
+    mail_sink_port: int = Field(8025, gt=0, lt=65536)
     # Overrides serve_config.yaml's http_options.request_timeout_s when set.
     request_timeout_s: float | None = Field(None, gt=0)
 
@@ -190,6 +192,23 @@ def local_auth_environment(stack: StackSettings) -> AuthSettings:
     os.environ.setdefault("AUTH_BOOTSTRAP_ADMIN_EMAIL", DEV_ADMIN_EMAIL)
     os.environ.setdefault("AUTH_BOOTSTRAP_ADMIN_PASSWORD", DEV_ADMIN_PASSWORD)
     return AuthSettings()
+
+
+def start_mail_sink(stack: StackSettings):
+    """For a local run without AUTH_SMTP_HOST: a mail sink (deployments.mail_sink) that keeps
+    every mail the auth service sends as a file in <run_dir>/mail; None when a real SMTP
+    server is configured. Call before Ray starts, whose processes inherit the setting."""
+    if os.environ.get("AUTH_SMTP_HOST"):
+        return None
+    if _port_taken(stack.serve_host, stack.mail_sink_port):
+        raise StackError(f"Port {stack.mail_sink_port} (the mail sink) is taken; "
+                         "set ORDERFLOW_MAIL_SINK_PORT to a free one, or AUTH_SMTP_HOST to a real SMTP server.")
+    from deployments.mail_sink import MailSink  # aiosmtpd: a development dependency
+
+    sink = MailSink(stack.serve_host, stack.mail_sink_port, stack.run_dir / "mail",
+                    announce=lambda line: print(f"orderflow: {line}", flush=True)).start()
+    os.environ["AUTH_SMTP_HOST"], os.environ["AUTH_SMTP_PORT"] = sink.host, str(sink.port)
+    return sink
 
 
 def local_notification_environment(stack: StackSettings) -> NotificationSettings:

@@ -6,7 +6,9 @@ import uuid
 from datetime import datetime, timedelta
 
 from passlib.hash import bcrypt_sha256
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from actors.common.security import ROLES
 
@@ -16,18 +18,21 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 
 
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be only spaces")
+    return value
+
+
+# The password policy, for registration and password reset alike.
+NewPassword = Annotated[str, Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD), AfterValidator(_not_blank)]
+
+
 class Registration(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: EmailStr
-    password: str = Field(min_length=MIN_PASSWORD, max_length=MAX_PASSWORD)
+    password: NewPassword
     name: str = Field(min_length=1, max_length=200)
-
-    @field_validator("password")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be only spaces")
-        return value
 
 
 class StaffLogin(BaseModel):
@@ -40,6 +45,25 @@ class OrderLogin(BaseModel):
     model_config = ConfigDict(extra="forbid")
     order_number: str = Field(pattern=r"^ORD-\d{4}-\d{6,}$")
     email: EmailStr
+
+
+class OrderClaim(OrderLogin):
+    """The same proof as the order-number login, by a signed-in account."""
+
+
+class EmailLink(BaseModel):
+    """The token of a link we e-mailed (verification)."""
+    model_config = ConfigDict(extra="forbid")
+    token: str = Field(min_length=20, max_length=200)
+
+
+class PasswordResetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: EmailStr
+
+
+class PasswordReset(EmailLink):
+    password: NewPassword
 
 
 class RefreshRequest(BaseModel):
@@ -65,6 +89,7 @@ class User(BaseModel):
     email: str
     name: str
     roles: list[str]
+    email_verified: bool
 
 
 class TokenPair(BaseModel):
@@ -91,9 +116,16 @@ def refresh_token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# E-mailed links carry the same kind of token, stored the same way.
+new_link_token = new_refresh_token
+link_token_hash = refresh_token_hash
+VERIFY_EMAIL, PASSWORD_RESET = "verify-email", "password-reset"
+
+
 def access_claims(
     *, session_id: uuid.UUID, subject: str, roles: list[str], email: str, issuer: str, audience: str,
     now: datetime, ttl: timedelta, order_id: uuid.UUID | None = None, order_number: str | None = None,
+    email_verified: bool = False,
 ) -> dict:
     claims = {
         "iss": issuer,
@@ -102,6 +134,9 @@ def access_claims(
         "sid": str(session_id),
         "roles": roles,
         "email": email,
+        # Whether the account proved it owns `email`: only then are the orders placed under
+        # it the account's own (an order-number login is scoped by order_id instead).
+        "email_verified": email_verified,
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
         "jti": uuid.uuid4().hex,

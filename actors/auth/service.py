@@ -9,21 +9,28 @@ import asyncpg
 
 from actors.auth import store
 from actors.auth.domain import (
+    PASSWORD_RESET,
+    VERIFY_EMAIL,
+    OrderClaim,
     OrderLogin,
+    PasswordReset,
     Registration,
     StaffLogin,
     TokenPair,
     User,
     access_claims,
     hash_password,
+    link_token_hash,
+    new_link_token,
     new_refresh_token,
     refresh_token_hash,
     verify_password,
 )
 from actors.auth.keys import SigningKeys
+from actors.auth.mail import Mail, already_registered_mail, password_reset_mail, verification_mail
 from actors.auth.settings import AuthSettings
 from actors.common.db import connection
-from actors.common.errors import Conflict, NotFound, TooManyRequests, Unauthorized
+from actors.common.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
 from actors.common.logging import get_logger
 from actors.common.redis import REDIS_ERRORS
 from actors.common.security import Principal, revoked_key
@@ -32,18 +39,30 @@ log = get_logger("auth")
 
 # Finds the order with this number placed with this email; returns its id, or None.
 OrderLookup = Callable[[str, str], Awaitable[uuid.UUID | None]]
+# The same, and records the order as the account's (number, email, account id).
+OrderClaimer = Callable[[str, str, uuid.UUID], Awaitable[uuid.UUID | None]]
 
 BAD_CREDENTIALS = "The credentials are not valid."
 
 
+class InvalidLink(BadRequest):
+    slug, title = "invalid-link", "The link is not valid"
+
+
+BAD_LINK = "This link is not valid: it was used already, has expired, or was never sent. Ask for a new one."
+
+
 class AuthService:
     def __init__(self, pool: asyncpg.Pool, redis, keys: SigningKeys, settings: AuthSettings,
-                 find_order: OrderLookup):
+                 find_order: OrderLookup, claim_order: OrderClaimer):
         self.pool = pool
         self.redis = redis
         self.keys = keys
         self.settings = settings
         self.find_order = find_order
+        self.claim_order_for = claim_order
+        # Set whenever a mail is queued, so the outbox sender sends it at once.
+        self.mail_queued = asyncio.Event()
         # Checked against when the email is unknown, so both failures cost one bcrypt.
         self._dummy_hash = hash_password("no-such-account-password", settings.bcrypt_rounds)
         self._hashing = asyncio.Semaphore(settings.max_concurrent_hashes)
@@ -61,13 +80,92 @@ class AuthService:
 
     # --- accounts ---------------------------------------------------------------------
 
-    async def register(self, reg: Registration, roles: list[str] = ("customer",)) -> User:
+    async def register(self, reg: Registration) -> None:
+        """A customer account whose address is not yet proved, and a verification mail. For an
+        address that has an account already: no change, and a mail telling its owner. The
+        caller cannot tell the two apart (the same answer, one bcrypt hash in both)."""
+        password_hash = await self._hash(reg.password)
+        email = str(reg.email)
+        async with self._connection() as conn, conn.transaction():
+            user_id = uuid.uuid4()
+            if await store.insert_user(conn, user_id, email, reg.name, password_hash, ["customer"]):
+                token = await self._new_link(conn, user_id, VERIFY_EMAIL, self.settings.email_verification_ttl_s)
+                mail = verification_mail(email, self.settings.public_url, token,
+                                         self.settings.email_verification_ttl_s)
+            else:
+                mail = already_registered_mail(email, self.settings.public_url)
+            await self._queue_mail(conn, mail)
+        self.mail_queued.set()
+
+    async def verify_email(self, token: str) -> dict:
+        async with self._connection() as conn, conn.transaction():
+            user_id = await store.use_email_token(conn, link_token_hash(token), VERIFY_EMAIL)
+            if user_id is None:
+                raise InvalidLink(BAD_LINK)
+            await store.mark_email_verified(conn, user_id)
+            row = await store.user_by_id(conn, user_id)
+        return {"email": row["email"], "email_verified": True}
+
+    async def request_password_reset(self, email: str) -> None:
+        """Mails a reset link if the address has an account; says nothing either way."""
+        async with self._connection() as conn, conn.transaction():
+            row = await store.user_by_email(conn, email)
+            if row is None:
+                return
+            token = await self._new_link(conn, row["id"], PASSWORD_RESET, self.settings.password_reset_ttl_s)
+            await self._queue_mail(conn, password_reset_mail(row["email"], self.settings.public_url, token,
+                                                             self.settings.password_reset_ttl_s))
+        self.mail_queued.set()
+
+    async def reset_password(self, reset: PasswordReset) -> None:
+        """A new password; every session of the account ends. The link reached the address,
+        so the address counts as proved as well."""
+        password_hash = await self._hash(reset.password)
+        async with self._connection() as conn, conn.transaction():
+            user_id = await store.use_email_token(conn, link_token_hash(reset.token), PASSWORD_RESET)
+            if user_id is None:
+                raise InvalidLink(BAD_LINK)
+            await store.set_password(conn, user_id, password_hash)
+            await store.mark_email_verified(conn, user_id)
+            ended = await store.revoke_user_sessions(conn, user_id, "password reset")
+            row = await store.user_by_id(conn, user_id)
+        await self._publish_revocations(ended)
+        await self._forget_failures(f"account:{row['email'].casefold()}")
+
+    async def claim_order(self, user: Principal, claim: OrderClaim, client: str) -> dict:
+        """The order becomes the signed-in account's, on the proof the order-number login
+        asks for (and counted against the same lockout)."""
+        if user.order_id is not None:
+            raise Forbidden("Sign in to your account to claim an order; an order-number login cannot.")
+        if "customer" not in user.roles:
+            raise Forbidden("Only customer accounts claim orders.")
+        account = f"order:{claim.order_number}"
+        await self._check_lockout(account, f"ip:{client}")
+        order_id = await self.claim_order_for(claim.order_number, str(claim.email), uuid.UUID(user.subject))
+        if order_id is None:
+            await self._count_failure(account, f"ip:{client}")
+            raise Unauthorized(BAD_CREDENTIALS)
+        await self._forget_failures(account)
+        return {"order_id": str(order_id), "order_number": claim.order_number}
+
+    async def _create_account(self, reg: Registration, roles: list[str], *, verified: bool) -> User:
         password_hash = await self._hash(reg.password)
         user_id = uuid.uuid4()
         async with self._connection() as conn, conn.transaction():
-            if not await store.insert_user(conn, user_id, str(reg.email), reg.name, password_hash, list(roles)):
+            if not await store.insert_user(conn, user_id, str(reg.email), reg.name, password_hash, roles,
+                                           verified=verified):
                 raise Conflict("An account with this email exists already.")
-        return User(id=user_id, email=str(reg.email), name=reg.name, roles=sorted(roles))
+        return User(id=user_id, email=str(reg.email), name=reg.name, roles=sorted(roles), email_verified=verified)
+
+    async def _new_link(self, conn, user_id: uuid.UUID, purpose: str, ttl_s: int) -> str:
+        token = new_link_token()
+        await store.insert_email_token(conn, link_token_hash(token), user_id, purpose,
+                                       datetime.now(UTC) + timedelta(seconds=ttl_s))
+        return token
+
+    @staticmethod
+    async def _queue_mail(conn, mail: Mail) -> None:
+        await store.enqueue_mail(conn, mail.recipient, mail.subject, mail.body)
 
     async def bootstrap_admin(self) -> bool:
         """Create the first admin from settings when there is no admin yet."""
@@ -78,9 +176,10 @@ class AuthService:
             if await store.admin_exists(conn):
                 return False
         try:
-            await self.register(
+            # Its address is the operator's word, not a stranger's claim.
+            await self._create_account(
                 Registration(email=email, password=password, name=self.settings.bootstrap_admin_name),
-                roles=["admin"],
+                ["admin"], verified=True,
             )
         except Conflict:
             return False  # another replica was first, or the account exists without the role
@@ -131,7 +230,7 @@ class AuthService:
             raise Unauthorized(BAD_CREDENTIALS)
         await self._forget_failures(f"account:{email.casefold()}")
         return await self._start_session(user_id=row["id"], subject=str(row["id"]), email=row["email"],
-                                         roles=list(row["roles"]))
+                                         roles=list(row["roles"]), email_verified=row["email_verified"])
 
     async def login_with_order(self, credentials: OrderLogin, client: str) -> TokenPair:
         account = f"order:{credentials.order_number}"
@@ -193,7 +292,8 @@ class AuthService:
     # --- helpers ----------------------------------------------------------------------
 
     async def _start_session(self, *, user_id, subject: str, email: str, roles: list[str],
-                             order_id: uuid.UUID | None = None, order_number: str | None = None) -> TokenPair:
+                             order_id: uuid.UUID | None = None, order_number: str | None = None,
+                             email_verified: bool = False) -> TokenPair:
         session_id = uuid.uuid4()
         refresh_token = new_refresh_token()
         expires_at = datetime.now(UTC) + timedelta(seconds=self.settings.refresh_token_ttl_s)
@@ -202,7 +302,8 @@ class AuthService:
                                        expires_at=expires_at, order_id=order_id, order_number=order_number)
             await store.insert_refresh_token(conn, refresh_token_hash(refresh_token), session_id)
         return self._pair({"id": session_id, "user_id": user_id, "email": email, "roles": roles,
-                           "order_id": order_id, "order_number": order_number}, refresh_token)
+                           "order_id": order_id, "order_number": order_number, "email_verified": email_verified},
+                          refresh_token)
 
     def _pair(self, session, refresh_token: str) -> TokenPair:
         subject = str(session["user_id"]) if session["user_id"] else f"order:{session['order_id']}"
@@ -211,6 +312,7 @@ class AuthService:
             issuer=self.settings.auth_issuer, audience=self.settings.auth_audience, now=datetime.now(UTC),
             ttl=timedelta(seconds=self.settings.access_token_ttl_s),
             order_id=session["order_id"], order_number=session["order_number"],
+            email_verified=bool(session["email_verified"]),
         )
         return TokenPair(access_token=self.keys.sign(claims), refresh_token=refresh_token,
                          expires_in=self.settings.access_token_ttl_s)
@@ -260,4 +362,5 @@ class AuthService:
 
 
 def _user(row) -> User:
-    return User(id=row["id"], email=row["email"], name=row["name"], roles=list(row["roles"]))
+    return User(id=row["id"], email=row["email"], name=row["name"], roles=list(row["roles"]),
+                email_verified=row["email_verified"])

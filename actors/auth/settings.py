@@ -30,6 +30,21 @@ class AuthSettings(CommonSettings):
     lockout_window_s: int = 15 * 60
     # Behind the gateway the client's address comes from X-Real-IP, which nginx sets.
     trust_proxy_headers: bool = True
+    # Links e-mailed for proving an address and for a password reset (PUBLIC_URL-based).
+    email_verification_ttl_s: int = Field(48 * 3600, gt=0)
+    password_reset_ttl_s: int = Field(3600, gt=0)
+    # Outgoing mail (verification, reset). `make run` points these at its local mail sink.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, gt=0, lt=65536)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "Orderflow <no-reply@orderflow.example.com>"
+    smtp_timeout_s: float = Field(10, gt=0)
+    # The mail outbox is sent at once; while SMTP fails it retries with a doubling delay up to
+    # mail_retry_max_s, and looks for mail queued by other replicas every mail_poll_s.
+    mail_poll_s: float = Field(5, gt=0)
+    mail_retry_max_s: float = Field(300, gt=0)
     bootstrap_admin_email: str | None = None
     bootstrap_admin_password: str | None = None
     bootstrap_admin_name: str = "Administrator"

@@ -5,19 +5,21 @@ from datetime import datetime
 
 import asyncpg
 
-_USER = """SELECT u.id, u.email, u.name, u.password_hash,
+_USER = """SELECT u.id, u.email, u.name, u.password_hash, u.email_verified_at IS NOT NULL AS email_verified,
                   coalesce(array_agg(r.role ORDER BY r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS roles
            FROM users u LEFT JOIN user_roles r ON r.user_id = u.id"""
 
 
 async def insert_user(
-    conn: asyncpg.Connection, user_id: uuid.UUID, email: str, name: str, password_hash: str, roles: list[str]
+    conn: asyncpg.Connection, user_id: uuid.UUID, email: str, name: str, password_hash: str, roles: list[str],
+    *, verified: bool = False,
 ) -> bool:
     """False when the email is taken."""
     inserted = await conn.fetchval(
-        """INSERT INTO users (id, email, name, password_hash) VALUES ($1, $2, $3, $4)
+        """INSERT INTO users (id, email, name, password_hash, email_verified_at)
+           VALUES ($1, $2, $3, $4, CASE WHEN $5 THEN now() END)
            ON CONFLICT ((lower(email))) DO NOTHING RETURNING true""",
-        user_id, email, name, password_hash,
+        user_id, email, name, password_hash, verified,
     )
     if inserted:
         await set_roles(conn, user_id, roles)
@@ -87,7 +89,8 @@ async def insert_refresh_token(conn: asyncpg.Connection, token_hash: str, sessio
 async def claim_refresh_token(conn: asyncpg.Connection, token_hash: str) -> asyncpg.Record | None:
     """The token's row and its session, locked, before marking it used."""
     return await conn.fetchrow(
-        """SELECT t.used_at, s.* FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id
+        """SELECT t.used_at, s.*, u.email_verified_at IS NOT NULL AS email_verified
+           FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id LEFT JOIN users u ON u.id = s.user_id
            WHERE t.token_hash = $1 FOR UPDATE OF t, s""",
         token_hash,
     )
@@ -95,3 +98,55 @@ async def claim_refresh_token(conn: asyncpg.Connection, token_hash: str) -> asyn
 
 async def mark_refresh_token_used(conn: asyncpg.Connection, token_hash: str) -> None:
     await conn.execute("UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1", token_hash)
+
+
+async def mark_email_verified(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:
+    await conn.execute(
+        "UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1", user_id
+    )
+
+
+async def set_password(conn: asyncpg.Connection, user_id: uuid.UUID, password_hash: str) -> None:
+    await conn.execute("UPDATE users SET password_hash = $2 WHERE id = $1", user_id, password_hash)
+
+
+async def insert_email_token(
+    conn: asyncpg.Connection, token_hash: str, user_id: uuid.UUID, purpose: str, expires_at: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO email_tokens (token_hash, user_id, purpose, expires_at) VALUES ($1, $2, $3, $4)",
+        token_hash, user_id, purpose, expires_at,
+    )
+
+
+async def use_email_token(conn: asyncpg.Connection, token_hash: str, purpose: str) -> uuid.UUID | None:
+    """Mark the token used and return its user, if it is unused, unexpired and for `purpose`."""
+    return await conn.fetchval(
+        """UPDATE email_tokens SET used_at = now()
+           WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > now()
+           RETURNING user_id""",
+        token_hash, purpose,
+    )
+
+
+async def enqueue_mail(conn: asyncpg.Connection, recipient: str, subject: str, body: str) -> None:
+    await conn.execute(
+        "INSERT INTO mail_outbox (recipient, subject, body) VALUES ($1, $2, $3)", recipient, subject, body
+    )
+
+
+async def next_mail(conn: asyncpg.Connection) -> asyncpg.Record | None:
+    """The oldest unsent mail, locked for this sender (other replicas skip it)."""
+    return await conn.fetchrow(
+        "SELECT * FROM mail_outbox ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+    )
+
+
+async def mail_sent(conn: asyncpg.Connection, mail_id: int) -> None:
+    await conn.execute("DELETE FROM mail_outbox WHERE id = $1", mail_id)
+
+
+async def mail_failed(conn: asyncpg.Connection, mail_id: int, error: str) -> None:
+    await conn.execute(
+        "UPDATE mail_outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", mail_id, error[:500]
+    )

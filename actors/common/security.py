@@ -40,6 +40,8 @@ class Principal:
     # Set for a customer who logged in with an order number: the one order they may see.
     order_id: str | None = None
     order_number: str | None = None
+    # The account proved it owns `email` (a link mailed there was opened).
+    email_verified: bool = False
 
     @property
     def is_guest(self) -> bool:
@@ -49,13 +51,25 @@ class Principal:
     def is_staff(self) -> bool:
         return bool(self.roles & STAFF)
 
+    @property
+    def account_id(self) -> str | None:
+        """The user id of a signed-in account (None for a guest and an order-number login)."""
+        return None if self.is_guest or self.order_id is not None else self.subject
+
+    @property
+    def verified_email(self) -> str | None:
+        """The address whose orders are this customer account's own: only a proved one."""
+        return self.email if self.account_id and self.email_verified else None
+
     def owns(self, order_id: str, order_email: str) -> bool:
-        """Whether this customer may see the order (staff may see every order)."""
+        """Whether the token alone shows the order is this customer's: the one order of an
+        order-number login, or an order placed under the account's verified address. (An
+        account's claimed orders are known to the orders service, not to the token.)"""
         if "customer" not in self.roles:
             return False
         if self.order_id is not None:
             return str(order_id) == self.order_id
-        return self.email is not None and self.email.casefold() == order_email.casefold()
+        return self.verified_email is not None and self.verified_email.casefold() == order_email.casefold()
 
 
 GUEST = Principal(subject="guest")
@@ -207,4 +221,5 @@ class TokenVerifier:
             email=claims.get("email"),
             order_id=claims.get("order_id"),
             order_number=claims.get("order_number"),
+            email_verified=claims.get("email_verified") is True,
         )

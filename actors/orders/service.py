@@ -1,6 +1,7 @@
 """Use cases of the orders service. Each runs in one transaction and writes its event to
 the outbox in that same transaction."""
 
+import dataclasses
 import hashlib
 import json
 import uuid
@@ -12,6 +13,7 @@ from actors.common.db import connection
 from actors.common.errors import NotFound
 from actors.common.events import ORDER_CREATED, ORDER_STATUS_CHANGED, OrderEvent, OrderEventData
 from actors.common.logging import get_logger, order_id_var
+from actors.common.security import Principal
 from actors.orders import store
 from actors.orders.domain import (
     HistoryEntry,
@@ -47,6 +49,18 @@ def _event(kind: str, order: Order, previous: Status | None) -> OrderEvent:
 def _request_hash(new: NewOrder) -> str:
     canonical = json.dumps(new.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def customer_view(flt: store.OrderFilter, user: Principal) -> store.OrderFilter:
+    """What a list may contain for `user`, whatever filters were sent: staff everything; the
+    order of an order-number login; an account's claimed orders and, once its address is
+    verified, the orders placed under it. A customer's `email` filter is ignored."""
+    if user.is_staff:
+        return flt
+    if user.order_id is not None:
+        return dataclasses.replace(flt, email=None, order_id=uuid.UUID(user.order_id))
+    account = uuid.UUID(user.account_id) if user.account_id and "customer" in user.roles else None
+    return dataclasses.replace(flt, email=None, owner=store.Owner(user.verified_email if account else None, account))
 
 
 def _not_found(what: str) -> NotFound:
@@ -103,6 +117,25 @@ class OrdersService:
         if order is None or str(order.customer.email).casefold() != email.casefold():
             return None
         return order.id
+
+    async def claim_for_account(self, number: str, email: str, account_id: uuid.UUID) -> uuid.UUID | None:
+        """On the order-number login's proof (number and the order's email), record the order
+        as the account's; its id, or None when the proof fails."""
+        async with self._connection() as conn, conn.transaction():
+            order = await store.get_order_by_number(conn, number)
+            if order is None or str(order.customer.email).casefold() != email.casefold():
+                return None
+            await store.insert_claim(conn, order.id, account_id)
+        return order.id
+
+    async def is_visible(self, order: Order, user: Principal) -> bool:
+        """The single-order form of `customer_view`."""
+        if user.is_staff or user.owns(str(order.id), str(order.customer.email)):
+            return True
+        if user.account_id is None or "customer" not in user.roles:
+            return False
+        async with self._connection() as conn:
+            return await store.is_claimed(conn, order.id, uuid.UUID(user.account_id))
 
     async def list_orders(self, flt: store.OrderFilter, limit: int, after: store.Cursor | None) -> list[Order]:
         async with self._connection() as conn:

@@ -20,12 +20,21 @@ _ORDER_COLUMNS = """
 
 
 @dataclass(frozen=True)
+class Owner:
+    """A customer account's orders: those placed under its verified address (None when it
+    is not verified) and those it claimed."""
+    email: str | None
+    account_id: uuid.UUID | None
+
+
+@dataclass(frozen=True)
 class OrderFilter:
     status: Status | None = None
     email: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
     order_id: uuid.UUID | None = None
+    owner: Owner | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,12 @@ async def list_orders(
         where.append(f"lower(o.customer_email) = lower({arg(flt.email)})")
     if flt.order_id is not None:
         where.append(f"o.id = {arg(flt.order_id)}")
+    if flt.owner is not None:
+        mine = [f"""EXISTS (SELECT 1 FROM order_claims c
+                            WHERE c.order_id = o.id AND c.account_id = {arg(flt.owner.account_id)})"""]
+        if flt.owner.email is not None:
+            mine.append(f"lower(o.customer_email) = lower({arg(flt.owner.email)})")
+        where.append(f"({' OR '.join(mine)})")
     if flt.created_from is not None:
         where.append(f"o.created_at >= {arg(flt.created_from)}")
     if flt.created_to is not None:
@@ -195,3 +210,16 @@ async def add_to_outbox(conn: asyncpg.Connection, event: OrderEvent) -> None:
 async def outbox_backlog(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
 
+
+
+async def insert_claim(conn: asyncpg.Connection, order_id: uuid.UUID, account_id: uuid.UUID) -> None:
+    await conn.execute(
+        "INSERT INTO order_claims (order_id, account_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        order_id, account_id,
+    )
+
+
+async def is_claimed(conn: asyncpg.Connection, order_id: uuid.UUID, account_id: uuid.UUID) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM order_claims WHERE order_id = $1 AND account_id = $2)", order_id, account_id
+    )

@@ -55,6 +55,8 @@ class Stack:
             "ORDERFLOW_RUN_DIR": str(self.settings.run_dir),
             "ORDERFLOW_SERVE_PORT": str(self.settings.serve_port),
             "ORDERFLOW_GATEWAY_PORT": str(self.settings.gateway_port),
+            # The development mail sink `orderflow run` starts (a `make run` may hold 8025).
+            "ORDERFLOW_MAIL_SINK_PORT": str(free_port()),
             # HAProxy's own listeners, fixed by default: a `make run` may hold those.
             "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
             "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),

@@ -1,6 +1,10 @@
 """Who may do what, through the gateway: every endpoint of auth and orders for every kind
 of caller, in one table; then the flows a customer and a clerk go through."""
 
+import email
+import email.policy
+import re
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -35,21 +39,41 @@ def login(url: str, **credentials) -> dict:
     return response.json()
 
 
-def register(url: str, name: str) -> tuple[str, str]:
+def mailed_token(stack, address: str) -> str:
+    """The link's token in the newest mail to `address` in the stack's mail sink (its files)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for path in sorted((stack.settings.run_dir / "mail").glob("*.eml"), reverse=True):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            if message["To"] == address and (found := re.search(r"\?token=([\w-]+)", message.get_content())):
+                return found.group(1)
+        time.sleep(0.2)
+    raise AssertionError(f"no mail with a link reached {address} within 30s")
+
+
+def register(stack, name: str, *, verify: bool = True) -> str:
+    """A new customer account (its address proved through the mailed link): its email."""
     address = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
-    response = httpx.post(f"{url}/auth/register", json={"email": address, "password": PASSWORD, "name": name})
-    assert response.status_code == 201, response.text
-    return response.json()["id"], address
+    response = httpx.post(f"{stack.url}/auth/register", json={"email": address, "password": PASSWORD, "name": name})
+    assert response.status_code == 202, response.text
+    if verify:
+        verified = httpx.post(f"{stack.url}/auth/verify-email", json={"token": mailed_token(stack, address)})
+        assert verified.status_code == 200, verified.text
+    return address
+
+
+def user_id(admin: httpx.Client, address: str) -> str:
+    return next(u["id"] for u in admin.get("/auth/users").json() if u["email"] == address)
 
 
 @pytest.fixture(scope="module")
 def world(stack, admin_token) -> World:
     url = stack.url
     admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=10)
-    _, registered_email = register(url, "registered")
-    warehouse_id, _ = register(url, "warehouse")
+    registered_email = register(stack, "registered")
+    warehouse_id = user_id(admin, register(stack, "warehouse", verify=False))
     assert admin.put(f"/auth/users/{warehouse_id}/roles", json={"roles": ["warehouse"]}).status_code == 200
-    throwaway_id, _ = register(url, "throwaway")
+    throwaway_id = user_id(admin, register(stack, "throwaway", verify=False))
     a = httpx.post(f"{url}/orders", json=order_body(registered_email)).json()
     b = httpx.post(f"{url}/orders", json=order_body()).json()
     d = httpx.post(f"{url}/orders", json=order_body(registered_email)).json()
@@ -96,7 +120,16 @@ MATRIX = [
     ("cancel", "POST", "/orders/{d}/cancel", None, {}, (401, 404, 404, 403, 409, 409)),
     ("register", "POST", "/auth/register",
      lambda w: {"email": f"new-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD, "name": "New"}, {},
-     (201, 201, 201, 201, 201, 201)),
+     (202, 202, 202, 202, 202, 202)),
+    ("verify email (a link never sent)", "POST", "/auth/verify-email", lambda w: {"token": "x" * 43}, {},
+     (400, 400, 400, 400, 400, 400)),
+    ("password reset", "POST", "/auth/password-reset", lambda w: {"email": f"n-{uuid.uuid4().hex[:8]}@example.com"},
+     {}, (202, 202, 202, 202, 202, 202)),
+    ("password reset confirm (a link never sent)", "POST", "/auth/password-reset/confirm",
+     lambda w: {"token": "x" * 43, "password": PASSWORD}, {}, (400, 400, 400, 400, 400, 400)),
+    # Only a customer account claims; an order-number login has no account to claim for.
+    ("claim order", "POST", "/auth/claim-order",
+     lambda w: {"order_number": w.a["number"], "email": w.registered_email}, {}, (401, 403, 403, 200, 403, 403)),
     ("login", "POST", "/auth/login", lambda w: {"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD}, {},
      (200, 200, 200, 200, 200, 200)),
     ("refresh", "POST", "/auth/refresh",
@@ -153,11 +186,11 @@ def test_a_customer_can_cancel_their_new_order(world):
 
 def test_register_login_me_refresh_logout(stack):
     url = stack.url
-    user_id, address = register(url, "flow")
+    address = register(stack, "flow")
     pair = login(url, email=address, password=PASSWORD)
     assert pair["token_type"] == "bearer" and pair["expires_in"] == 900
     me = httpx.get(f"{url}/auth/me", headers={"Authorization": f"Bearer {pair['access_token']}"}).json()
-    assert me == {"id": user_id, "email": address, "name": "flow", "roles": ["customer"]}
+    assert me == {"id": me["id"], "email": address, "name": "flow", "roles": ["customer"], "email_verified": True}
     renewed = httpx.post(f"{url}/auth/refresh", json={"refresh_token": pair["refresh_token"]}).json()
     assert httpx.post(f"{url}/auth/refresh", json={"refresh_token": pair["refresh_token"]}).status_code == 401
     # Reuse of the old refresh token ended the whole session, the new tokens included.
@@ -178,3 +211,17 @@ def test_bad_credentials_get_one_answer(stack, world):
     assert unknown.json()["detail"] == wrong.json()["detail"]
     assert httpx.post(f"{stack.url}/auth/register", json={"email": "x@example.com", "password": "short",
                                                           "name": "x"}).status_code == 422
+
+
+def test_an_unverified_account_sees_none_of_its_addresses_orders(stack):
+    """Issue 10, item 1: registering an address is no proof of owning it."""
+    address = f"victim-{uuid.uuid4().hex[:8]}@example.com"
+    order = httpx.post(f"{stack.url}/orders", json=order_body(address)).json()
+    registered = httpx.post(f"{stack.url}/auth/register", json={"email": address, "password": PASSWORD,
+                                                                "name": "Intruder"})
+    assert registered.status_code == 202
+    with httpx.Client(base_url=stack.url, timeout=10, headers={
+            "Authorization": f"Bearer {login(stack.url, email=address, password=PASSWORD)['access_token']}"}) as client:
+        assert client.get("/orders").json()["items"] == []
+        assert client.get(f"/orders/{order['id']}").status_code == 404
+        assert client.post(f"/orders/{order['id']}/cancel").status_code == 404

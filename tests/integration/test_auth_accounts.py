@@ -1,0 +1,178 @@
+"""Customer accounts over HTTP and real SMTP: registration that tells nobody whether an
+address has an account, proving the address with a mailed link before its orders become
+the account's, claiming one order with its number, password reset, and mail that waits for
+a stopped SMTP server."""
+
+import pytest
+
+from tests.integration.accounts_support import PASSWORD, PUBLIC_URL, accounts, bearer, unique_email
+from tests.integration.support import new_order, wait_until
+
+
+@pytest.fixture
+async def world(tmp_path, monkeypatch, database_url, service):
+    async with accounts(tmp_path, monkeypatch, database_url, service.pool) as world:
+        yield world
+
+
+async def test_register_answers_the_same_whether_or_not_the_address_has_an_account(world):
+    address = unique_email("taken")
+    first = await world.register(address, name="Owner")
+    second = await world.register(address.upper(), name="Intruder", password="another long password")
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json()
+    assert first.headers["content-type"] == second.headers["content-type"]
+
+    welcome, notice = await world.mail_to(address, 2)
+    assert welcome["Subject"] == "Confirm your e-mail address for Orderflow"
+    assert f"{PUBLIC_URL}/verify-email?token=" in welcome.get_content()
+    assert notice["Subject"] == "Someone tried to register with your address"
+    assert "token=" not in notice.get_content()
+    # The account is as the first registration made it.
+    assert (await world.http.post("/auth/login", json={"email": address,
+                                                       "password": "another long password"})).status_code == 401
+    me = await world.http.get("/auth/me", headers=bearer(await world.login(address)))
+    assert me.json()["name"] == "Owner" and me.json()["email_verified"] is False
+
+
+async def test_registering_someone_elses_address_does_not_open_their_orders(world):
+    """The attack of issue 10, item 1: register the victim's address, then read and cancel
+    their guest order."""
+    victim = unique_email("victim")
+    order, _ = await world.orders.create(new_order(victim), by="guest")
+    assert (await world.register(victim, name="Attacker")).status_code == 202
+    attacker = bearer(await world.login(victim))
+
+    listed = await world.http.get("/orders", headers=attacker)
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    for method, path in [("GET", f"/orders/{order.id}"), ("GET", f"/orders/by-number/{order.number}"),
+                         ("GET", f"/orders/{order.id}/history"), ("POST", f"/orders/{order.id}/cancel")]:
+        response = await world.http.request(method, path, headers=attacker)
+        assert response.status_code == 404, (method, path, response.text)
+    assert (await world.orders.get(order.id)).status == "new"
+
+
+async def test_a_verified_address_brings_its_orders_and_a_refresh_carries_the_proof(world):
+    address = unique_email("buyer")
+    order, _ = await world.orders.create(new_order(address), by="guest")
+    assert (await world.register(address)).status_code == 202
+    before = await world.login(address)
+    assert (await world.http.get("/orders", headers=bearer(before))).json()["items"] == []
+
+    verified = await world.http.post("/auth/verify-email", json={"token": await world.link_token(address)})
+    assert verified.status_code == 200
+    assert verified.json() == {"email": address, "email_verified": True}
+
+    renewed = (await world.http.post("/auth/refresh", json={"refresh_token": before["refresh_token"]})).json()
+    for pair in (renewed, await world.login(address)):
+        listed = await world.http.get("/orders", headers=bearer(pair))
+        assert [o["id"] for o in listed.json()["items"]] == [str(order.id)]
+        assert (await world.http.get(f"/orders/{order.id}", headers=bearer(pair))).status_code == 200
+    me = await world.http.get("/auth/me", headers=bearer(renewed))
+    assert me.json()["email_verified"] is True
+
+
+async def test_claiming_an_order_shows_that_order_and_no_other(world):
+    guest_email = unique_email("guest")
+    claimed, _ = await world.orders.create(new_order(guest_email), by="guest")
+    other, _ = await world.orders.create(new_order(guest_email), by="guest")
+    account = unique_email("account")
+    assert (await world.register(account)).status_code == 202
+    token = bearer(await world.login(account))
+
+    wrong = await world.http.post("/auth/claim-order", json={"order_number": claimed.number,
+                                                             "email": unique_email("wrong")}, headers=token)
+    login_refused = await world.http.post("/auth/login", json={"order_number": claimed.number,
+                                                               "email": unique_email("wrong")})
+    assert wrong.status_code == login_refused.status_code == 401
+    assert wrong.json()["detail"] == login_refused.json()["detail"]
+    anonymous = await world.http.post("/auth/claim-order", json={"order_number": claimed.number,
+                                                                 "email": guest_email})
+    assert anonymous.status_code == 401
+
+    ok = await world.http.post("/auth/claim-order", json={"order_number": claimed.number, "email": guest_email},
+                               headers=token)
+    assert ok.status_code == 200 and ok.json() == {"order_id": str(claimed.id), "order_number": claimed.number}
+    listed = await world.http.get("/orders", headers=token)
+    assert [o["id"] for o in listed.json()["items"]] == [str(claimed.id)]
+    assert (await world.http.get(f"/orders/{claimed.id}", headers=token)).status_code == 200
+    assert (await world.http.get(f"/orders/{other.id}", headers=token)).status_code == 404
+    cancelled = await world.http.post(f"/orders/{claimed.id}/cancel", headers=token)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+
+    order_login = await world.http.post("/auth/login", json={"order_number": other.number, "email": guest_email})
+    by_number = await world.http.post("/auth/claim-order", json={"order_number": other.number, "email": guest_email},
+                                      headers=bearer(order_login.json()))
+    assert by_number.status_code == 403  # an order-number login has no account to claim for
+
+
+async def test_verification_links_work_once_and_expire(world):
+    address = unique_email("once")
+    assert (await world.register(address)).status_code == 202
+    token = await world.link_token(address)
+    assert (await world.http.post("/auth/verify-email", json={"token": token})).status_code == 200
+    again = await world.http.post("/auth/verify-email", json={"token": token})
+    made_up = await world.http.post("/auth/verify-email", json={"token": "x" * 43})
+    assert again.status_code == made_up.status_code == 400
+    assert again.json() == made_up.json()
+    assert again.headers["content-type"].startswith("application/problem+json")
+
+    late = unique_email("late")
+    assert (await world.register(late)).status_code == 202
+    late_token = await world.link_token(late)
+    await world.auth.pool.execute("UPDATE email_tokens SET expires_at = now() - interval '1 second'")
+    expired = await world.http.post("/auth/verify-email", json={"token": late_token})
+    assert expired.status_code == 400 and expired.json()["type"] == again.json()["type"]
+    me = await world.http.get("/auth/me", headers=bearer(await world.login(late)))
+    assert me.json()["email_verified"] is False
+
+
+async def test_password_reset_replaces_the_password_and_ends_every_session(world):
+    address = unique_email("forgetful")
+    assert (await world.register(address)).status_code == 202
+    old = await world.login(address)
+    nobody = unique_email("nobody")
+    asked = await world.http.post("/auth/password-reset", json={"email": address})
+    asked_for_nobody = await world.http.post("/auth/password-reset", json={"email": nobody})
+    assert asked.status_code == asked_for_nobody.status_code == 202
+    assert asked.json() == asked_for_nobody.json()
+
+    token = await world.link_token(address, 2)  # after the verification mail
+    assert (await world.mail_to(address, 2))[1]["Subject"] == "Reset your Orderflow password"
+    weak = await world.http.post("/auth/password-reset/confirm", json={"token": token, "password": "short"})
+    assert weak.status_code == 422
+    new_password = "a brand new passphrase"
+    done = await world.http.post("/auth/password-reset/confirm", json={"token": token, "password": new_password})
+    assert done.status_code == 204
+    again = await world.http.post("/auth/password-reset/confirm", json={"token": token, "password": new_password})
+    assert again.status_code == 400
+
+    assert (await world.http.post("/auth/login", json={"email": address, "password": PASSWORD})).status_code == 401
+    await world.login(address, new_password)
+    assert (await world.http.get("/auth/me", headers=bearer(old))).status_code == 401
+    assert (await world.http.get("/orders", headers=bearer(old))).status_code == 401
+    assert (await world.http.post("/auth/refresh", json={"refresh_token": old["refresh_token"]})).status_code == 401
+    assert world.sink.to(nobody) == []
+
+    await world.http.post("/auth/password-reset", json={"email": address})
+    expired_token = await world.link_token(address, 3)
+    await world.auth.pool.execute("UPDATE email_tokens SET expires_at = now() - interval '1 second'")
+    expired = await world.http.post("/auth/password-reset/confirm",
+                                    json={"token": expired_token, "password": "yet another passphrase"})
+    assert expired.status_code == 400
+
+
+async def test_mail_waits_while_the_smtp_server_is_down(world):
+    world.sink.stop()
+    address = unique_email("patient")
+    assert (await world.register(address)).status_code == 202
+
+    async def failed_once() -> bool:
+        return bool(await world.auth.pool.fetchval("SELECT max(attempts) FROM mail_outbox"))
+
+    await wait_until(failed_once, timeout_s=15, what="a failed attempt to send")
+    assert world.sink.to(address) == []
+    world.sink.start()
+    token = await world.link_token(address)
+    assert (await world.http.post("/auth/verify-email", json={"token": token})).status_code == 200
+    await wait_until(lambda: world.auth.pool.fetchval("SELECT count(*) = 0 FROM mail_outbox"), what="empty outbox")
