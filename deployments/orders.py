@@ -23,6 +23,7 @@ from actors.common.errors import BadRequest, Forbidden, NotFound, PreconditionRe
 from actors.common.redis import create_redis
 from actors.common.security import STAFF, Principal, require_roles, require_signed_in
 from actors.common.logging import configure_logging
+from actors.common.timestamps import Timestamp, parse_rfc3339
 from actors.orders.domain import HistoryEntry, NewOrder, Order, Status
 from actors.orders.relay import OutboxRelay
 from actors.orders.service import OrdersService, customer_view
@@ -119,7 +120,7 @@ def _decode_cursor(cursor: str) -> Cursor:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created_at, order_id = raw.split("|")
-        return Cursor(datetime.fromisoformat(created_at), uuid.UUID(order_id))
+        return Cursor(parse_rfc3339(created_at), uuid.UUID(order_id))
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise BadRequest("The cursor is not one this API returned.") from None
 
@@ -165,8 +166,8 @@ async def list_orders(
     user: CurrentUser,
     status: Status | None = None,
     email: EmailStr | None = None,
-    created_from: datetime | None = None,
-    created_to: datetime | None = None,
+    created_from: Timestamp | None = None,
+    created_to: Timestamp | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> OrderPage:

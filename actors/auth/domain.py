@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from actors.common.security import ROLES
+from actors.common.text import Name
 
 MIN_PASSWORD = 10
 # bcrypt reads only 72 bytes; bcrypt_sha256 pre-hashes with HMAC-SHA256, so every byte of
@@ -32,7 +33,7 @@ class Registration(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: EmailStr
     password: NewPassword
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
 
 
 class StaffLogin(BaseModel):

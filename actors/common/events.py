@@ -2,25 +2,35 @@
 
 import uuid
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, EmailStr, Field, StringConstraints
+
+from actors.common.money import Currency, OrderTotal
+from actors.common.timestamps import Timestamp
 
 ORDER_CREATED = "order.created"
 ORDER_STATUS_CHANGED = "order.status_changed"
 EventType = Literal["order.created", "order.status_changed"]
+# The order statuses (API.md, Orders); the Orders service's Status enum has exactly these.
+OrderStatus = Literal["new", "paid", "picking", "packed", "shipped", "delivered", "cancelled"]
+# items_count is the number of units: at most 500 lines of 10,000 (the Orders API's bounds).
+MAX_ITEMS_COUNT = 500 * 10_000
+OrderNumber = Annotated[str, StringConstraints(pattern=r"^ORD-[0-9]{4}-[0-9]{6,12}$")]
 
 
 class OrderEventData(BaseModel):
+    """Typed and bounded like the Orders API's own data: a signed webhook or a message on
+    the bus with anything else is refused (422, or the dead-letter queue)."""
+
     order_id: uuid.UUID
-    number: str
-    status: str
-    previous_status: str | None
-    customer_email: str
-    total: Decimal
-    currency: str
-    items_count: int
+    number: OrderNumber
+    status: OrderStatus
+    previous_status: OrderStatus | None
+    customer_email: EmailStr
+    total: OrderTotal
+    currency: Currency
+    items_count: int = Field(ge=1, le=MAX_ITEMS_COUNT, strict=True)
 
 
 class OrderEvent(BaseModel):
@@ -28,7 +38,7 @@ class OrderEvent(BaseModel):
     # (a default would make a new id at every delivery) is refused. `OrderEvent.new` makes one.
     id: uuid.UUID
     type: EventType
-    occurred_at: datetime
+    occurred_at: Timestamp
     version: Literal[1] = 1
     data: OrderEventData
 

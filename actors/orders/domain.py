@@ -6,24 +6,14 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 from actors.common.errors import Conflict, Unprocessable
+from actors.common.money import MAX_ORDER_TOTAL, MONEY_QUANT, Currency, Money
+from actors.common.text import Name
 
-MONEY_QUANT = Decimal("0.01")
 MAX_QUANTITY = 10_000
 MAX_ITEMS = 500
-
-# ISO 4217 codes of the currencies in circulation (funds and metals left out).
-ISO_CURRENCIES = frozenset(
-    """AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN
-    BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP
-    GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS
-    KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR
-    MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF
-    SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD
-    TZS UAH UGX USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG""".split()
-)
 
 
 class Status(StrEnum):
@@ -74,39 +64,19 @@ def check_transition(current: Status, target: Status) -> None:
         )
 
 
-def _two_decimals(value: Decimal) -> Decimal:
-    if not value.is_finite():
-        raise ValueError("must be a finite number")
-    if value != value.quantize(MONEY_QUANT):
-        raise ValueError("must have at most 2 decimal places")
-    return value.quantize(MONEY_QUANT)
-
-
-def _currency(value: str) -> str:
-    if value not in ISO_CURRENCIES:
-        raise ValueError("must be an ISO 4217 currency code such as EUR, PLN or USD")
-    return value
-
-
-# numeric(12, 2) in SQL; a bound on the value, because max_digits counts digits after
-# normalisation (1E+10 has one digit) and would let 10^10 through to a database error.
-MONEY_MAX = Decimal("9999999999.99")
-Money = Annotated[Decimal, Field(ge=0, le=MONEY_MAX), AfterValidator(_two_decimals)]
-Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_currency)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")]
 
 
 class Customer(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: EmailStr
-    name: Text
+    name: Name
 
 
 class Item(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sku: Sku
-    name: Text
+    name: Name
     quantity: int = Field(ge=1, le=MAX_QUANTITY, strict=True)
     unit_price: Money
 
@@ -118,6 +88,12 @@ class NewOrder(BaseModel):
     customer: Customer
     items: list[Item] = Field(min_length=1, max_length=MAX_ITEMS)
     currency: Currency
+
+    @model_validator(mode="after")
+    def _within_the_order_limit(self) -> "NewOrder":
+        if self.total > MAX_ORDER_TOTAL:
+            raise ValueError(f"the order's total {self.total} is over the limit of {MAX_ORDER_TOTAL} per order")
+        return self
 
     @property
     def total(self) -> Decimal:

@@ -189,6 +189,27 @@ async def test_a_signed_webhook_that_is_not_an_event_is_a_422(staff, body):
         assert await items(staff, after=0) == []
 
 
+@pytest.mark.parametrize(("field", "value"), [
+    ("customer_email", "ada\x00@example.com"),  # was a 500: PostgreSQL text cannot hold NUL
+    ("number", "ORD-2026-000042\x00"),
+    ("total", "-249.90"),
+    ("total", "1e3"),
+    ("items_count", -5),
+    ("status", "returned"),
+    ("number", "ORD-2026-" + "9" * 500_000),
+])
+async def test_a_signed_webhook_with_data_no_order_can_have_is_a_422(staff, field, value):
+    event = order_event().model_dump(mode="json")
+    event["data"][field] = value
+    body = json.dumps(event).encode()
+    async with staff:
+        response = await post_webhook(staff, body, signed(body))
+        assert response.status_code == 422, response.text[:300]
+        assert response.headers["content-type"] == PROBLEM
+        assert ["data", field] in [e["loc"] for e in response.json()["errors"]]
+        assert await items(staff, after=0) == []
+
+
 async def test_a_webhook_event_without_an_id_is_refused(staff):
     """Idempotency rests on the event's id (API.md, Events): a sender that leaves it out
     would get a new notification for every resend."""

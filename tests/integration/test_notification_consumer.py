@@ -3,6 +3,7 @@ event id, retries with back-off, and a dead-letter queue for poison and always-f
 messages while the consumer keeps going."""
 
 import asyncio
+import json
 import uuid
 
 import asyncpg
@@ -138,6 +139,34 @@ async def test_poison_messages_go_to_the_dead_letter_queue_and_the_consumer_goes
     assert {m.body for m in dead} == {b"{not json", b'{"id": "x", "type": "order.created"}'}
     assert [r["event_id"] for r in await log_rows(service)] == [good.id]
     await wait_until(lambda: _depth_is(notification_queue, 0), what="an empty queue")
+
+
+def with_data(event, **changes) -> bytes:
+    """`event` as JSON with its data changed (what a buggy or hostile publisher could send)."""
+    body = event.model_dump(mode="json")
+    body["data"] |= changes
+    return json.dumps(body).encode()
+
+
+async def test_events_no_order_can_have_are_dead_lettered_and_the_consumer_goes_on(
+        service, start_consumer, exchange_name, notification_queue):
+    """Typed like the Orders API's data: before, a negative total or an unknown status became
+    a notification, and a NUL in the address failed the insert on every retry."""
+    await start_consumer(lambda event: service.record(event, source="rabbitmq"))
+    bad = {"negative-total": {"total": "-5.00"}, "unknown-status": {"status": "returned"},
+           "nul-email": {"customer_email": "ada\x00@example.com"}, "items-count": {"items_count": -5}}
+    for message_id, changes in bad.items():
+        await publish_raw(exchange_name, "order.created", with_data(order_event(), **changes), message_id=message_id)
+    good = order_event()
+    await publish_event(exchange_name, good)
+
+    await wait_until(lambda: _count(service), what="the good event's notification")
+    dead_queue = dead_letter_queue_name(notification_queue)
+    await wait_until(lambda: _depth_is(dead_queue, len(bad)), what="the dead letters")
+    dead = await take_all(dead_queue)
+    assert sorted(m.message_id for m in dead) == sorted(bad)
+    assert {m.headers[REASON_HEADER] for m in dead} == {"unparsable"}
+    assert [r["event_id"] for r in await log_rows(service)] == [good.id]
 
 
 async def test_a_failing_event_is_retried_then_succeeds_once(service, start_consumer, exchange_name,

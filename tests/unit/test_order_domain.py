@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
+from actors.common.money import MAX_ORDER_TOTAL
 from actors.orders.domain import (
     MAX_ITEMS,
     MAX_QUANTITY,
@@ -145,10 +146,27 @@ def test_totals_always_carry_two_decimals():
     assert str(NewOrder(**order(items=[item(unit_price="249.9", quantity=2)])).total) == "499.80"
 
 
-def test_largest_order_is_exact():
-    biggest = NewOrder(**order(items=[item(unit_price="9999999999.99", quantity=MAX_QUANTITY)] * MAX_ITEMS))
-    assert biggest.total == Decimal("9999999999.99") * MAX_QUANTITY * MAX_ITEMS
-    assert str(biggest.total) == "49999999999950000.00"
+def test_an_order_may_come_to_the_limit_exactly():
+    # 500 lines x 10,000 units, the last line's price making up the rest to the cent.
+    unit = Decimal("1999.99")
+    lines = [item(sku=f"S{n}", unit_price=str(unit), quantity=MAX_QUANTITY) for n in range(MAX_ITEMS - 1)]
+    rest = MAX_ORDER_TOTAL - unit * MAX_QUANTITY * (MAX_ITEMS - 1)
+    lines.append(item(sku="LAST", unit_price=str(rest), quantity=1))
+    biggest = NewOrder(**order(items=lines))
+    assert biggest.total == MAX_ORDER_TOTAL == Decimal("9999999999.99")
+    assert str(biggest.total) == "9999999999.99"
+
+
+@pytest.mark.parametrize("lines", [
+    [item(unit_price="9999999999.99"), item(sku="CENT", unit_price="0.01")],  # one cent over
+    [item(unit_price="5000000000.00", quantity=2)],
+    [item(unit_price="9999999999.99", quantity=MAX_QUANTITY)] * MAX_ITEMS,  # ~5 * 10^16 ISK, once accepted
+])
+def test_an_order_over_the_limit_is_refused_naming_it(lines):
+    with pytest.raises(ValidationError) as refused:
+        NewOrder.model_validate(order(items=lines))
+    message = str(refused.value)
+    assert "over the limit of 9999999999.99 per order" in message
 
 
 def test_new_order_total_sums_every_line():
@@ -202,9 +220,38 @@ def refused_at(data: dict) -> set[tuple]:
         ({"items": [item(sku="MUG-01\n")]}, ("items", 0, "sku")),
         ({"items": [item(sku="KAFFEÉ")]}, ("items", 0, "sku")),
         ({"items": [item(sku="a;drop")]}, ("items", 0, "sku")),
+        ({"items": [item(quantity="1e3")]}, ("items", 0, "quantity")),
+        ({"items": [item(quantity="\u0661\u0662")]}, ("items", 0, "quantity")),
+        ({"items": [item(quantity=1e3)]}, ("items", 0, "quantity")),
+        # prices: a JSON number, or a decimal string in ASCII digits and nothing else
+        ({"items": [item(unit_price="\u0661\u0662")]}, ("items", 0, "unit_price")),  # Arabic-Indic 12
+        ({"items": [item(unit_price="\uff11.00")]}, ("items", 0, "unit_price")),  # fullwidth 1
+        ({"items": [item(unit_price="1_000")]}, ("items", 0, "unit_price")),
+        ({"items": [item(unit_price="1e3")]}, ("items", 0, "unit_price")),
+        ({"items": [item(unit_price="1E3")]}, ("items", 0, "unit_price")),
+        ({"items": [item(unit_price=" 1.00 ")]}, ("items", 0, "unit_price")),
+        ({"items": [item(unit_price="1.00\n")]}, ("items", 0, "unit_price")),
+        ({"items": [item(unit_price="+1.00")]}, ("items", 0, "unit_price")),
+        ({"items": [item(unit_price="1,00")]}, ("items", 0, "unit_price")),
+        ({"items": [item(unit_price=".50")]}, ("items", 0, "unit_price")),
+        ({"items": [item(unit_price="5.")]}, ("items", 0, "unit_price")),
+        ({"items": [item(unit_price="")]}, ("items", 0, "unit_price")),
         # item names
         ({"items": [item(name="   ")]}, ("items", 0, "name")),
         ({"items": [item(name="x" * 201)]}, ("items", 0, "name")),
+        # no NUL (PostgreSQL text cannot hold it) nor other control characters in names
+        ({"items": [item(name="Mug\x00")]}, ("items", 0, "name")),
+        ({"items": [item(name="Mu\x1b[31mg")]}, ("items", 0, "name")),
+        ({"items": [item(name="Mug\nFree")]}, ("items", 0, "name")),
+        ({"items": [item(name="Mu\x7fg")]}, ("items", 0, "name")),
+        ({"items": [item(name="Mu\x85g")]}, ("items", 0, "name")),
+        ({"items": [item(name="Mug\u2028Free")]}, ("items", 0, "name")),
+        ({"items": [item(name="Mug\ud800")]}, ("items", 0, "name")),
+        ({"customer": {"email": "ada@example.com", "name": "Ada\x00"}}, ("customer", "name")),
+        ({"customer": {"email": "ada@example.com", "name": "\x00"}}, ("customer", "name")),
+        ({"customer": {"email": "ada@example.com", "name": "A\tda"}}, ("customer", "name")),
+        ({"customer": {"email": "ada\x00@example.com", "name": "Ada"}}, ("customer", "email")),
+        ({"items": [item(sku="MUG\x00")]}, ("items", 0, "sku")),
         # email
         ({"customer": {"email": "nope", "name": "Ada"}}, ("customer", "email")),
         ({"customer": {"email": "ada@", "name": "Ada"}}, ("customer", "email")),
@@ -274,6 +321,12 @@ def test_valid_currencies(currency):
 @pytest.mark.parametrize("email", ["ada@example.com", "ada.lovelace+shop@mail.example.co.uk", "x@sub.example.org"])
 def test_valid_emails(email):
     assert str(NewOrder(**order(customer={"email": email, "name": "Ada"})).customer.email) == email
+
+
+@pytest.mark.parametrize("name", ["Zoë Łukasiewicz", "株式会社", "Ada 👩\u200d💻", "O'Brien & Sons, Ltd."])
+def test_names_in_any_script_are_kept(name):
+    new = NewOrder(**order(customer={"email": "ada@example.com", "name": name}, items=[item(name=name)]))
+    assert (new.customer.name, new.items[0].name) == (name, name)
 
 
 def test_names_are_trimmed():

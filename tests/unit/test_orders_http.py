@@ -106,6 +106,14 @@ def b64(raw: bytes) -> str:
         b64(f"2026-01-01T00:00:00+00:00{uuid.uuid4()}".encode()),
         b64(b"\xff\xfe\xfd|\x00"),
         b64(f"2026-13-01T00:00:00+00:00|{uuid.uuid4()}".encode()),
+        # instants that fall off the calendar in UTC (the database driver failed: a 500)
+        b64(f"0001-01-01T00:00:00+14:00|{uuid.uuid4()}".encode()),
+        b64(f"9999-12-31T23:59:59-14:00|{uuid.uuid4()}".encode()),
+        # RFC 3339 only: an offset, ASCII digits, no bare date or number
+        b64(f"2026-01-01T00:00:00|{uuid.uuid4()}".encode()),
+        b64(f"2026-01-01|{uuid.uuid4()}".encode()),
+        b64(f"0.5|{uuid.uuid4()}".encode()),
+        b64(f"٢٠٢٦-01-01T00:00:00+00:00|{uuid.uuid4()}".encode()),
     ],
 )
 def test_foreign_cursor_is_a_400_problem(cursor):
