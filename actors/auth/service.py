@@ -27,10 +27,11 @@ from actors.auth.domain import (
     verify_password,
 )
 from actors.auth.keys import SigningKeys
+from actors.auth.lockout import Lockout
 from actors.auth.mail import Mail, already_registered_mail, password_reset_mail, verification_mail
 from actors.auth.settings import AuthSettings
 from actors.common.db import connection
-from actors.common.errors import BadRequest, Conflict, Forbidden, NotFound, TooManyRequests, Unauthorized
+from actors.common.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from actors.common.logging import get_logger
 from actors.common.redis import REDIS_ERRORS
 from actors.common.security import Principal, revoked_key
@@ -61,6 +62,7 @@ class AuthService:
         self.settings = settings
         self.find_order = find_order
         self.claim_order_for = claim_order
+        self.lockout = Lockout(redis, settings)
         # Set whenever a mail is queued, so the outbox sender sends it at once.
         self.mail_queued = asyncio.Event()
         # Checked against when the email is unknown, so both failures cost one bcrypt.
@@ -130,7 +132,7 @@ class AuthService:
             ended = await store.revoke_user_sessions(conn, user_id, "password reset")
             row = await store.user_by_id(conn, user_id)
         await self._publish_revocations(ended)
-        await self._forget_failures(f"account:{row['email'].casefold()}")
+        await self.lockout.succeeded(f"account:{row['email'].casefold()}")
 
     async def claim_order(self, user: Principal, claim: OrderClaim, client: str) -> dict:
         """The order becomes the signed-in account's, on the proof the order-number login
@@ -140,12 +142,12 @@ class AuthService:
         if "customer" not in user.roles:
             raise Forbidden("Only customer accounts claim orders.")
         account = f"order:{claim.order_number}"
-        await self._check_lockout(account, f"ip:{client}")
+        await self.lockout.begin(account)
         order_id = await self.claim_order_for(claim.order_number, str(claim.email), uuid.UUID(user.subject))
         if order_id is None:
-            await self._count_failure(account, f"ip:{client}")
+            await self.lockout.failed(account, client)
             raise Unauthorized(BAD_CREDENTIALS)
-        await self._forget_failures(account)
+        await self.lockout.succeeded(account)
         return {"order_id": str(order_id), "order_number": claim.order_number}
 
     async def _create_account(self, reg: Registration, roles: list[str], *, verified: bool) -> User:
@@ -221,25 +223,26 @@ class AuthService:
 
     async def login(self, credentials: StaffLogin, client: str) -> TokenPair:
         email = str(credentials.email)
-        await self._check_lockout(f"account:{email.casefold()}", f"ip:{client}")
+        account = f"account:{email.casefold()}"
+        await self.lockout.begin(account)
         async with self._connection() as conn:
             row = await store.user_by_email(conn, email)
         valid = await self._verify(credentials.password, row["password_hash"] if row else self._dummy_hash)
         if not (row and valid):
-            await self._count_failure(f"account:{email.casefold()}", f"ip:{client}")
+            await self.lockout.failed(account, client)
             raise Unauthorized(BAD_CREDENTIALS)
-        await self._forget_failures(f"account:{email.casefold()}")
+        await self.lockout.succeeded(account)
         return await self._start_session(user_id=row["id"], subject=str(row["id"]), email=row["email"],
                                          roles=list(row["roles"]), email_verified=row["email_verified"])
 
     async def login_with_order(self, credentials: OrderLogin, client: str) -> TokenPair:
         account = f"order:{credentials.order_number}"
-        await self._check_lockout(account, f"ip:{client}")
+        await self.lockout.begin(account)
         order_id = await self.find_order(credentials.order_number, str(credentials.email))
         if order_id is None:
-            await self._count_failure(account, f"ip:{client}")
+            await self.lockout.failed(account, client)
             raise Unauthorized(BAD_CREDENTIALS)
-        await self._forget_failures(account)
+        await self.lockout.succeeded(account)
         return await self._start_session(
             user_id=None, subject=f"order:{order_id}", email=str(credentials.email), roles=["customer"],
             order_id=order_id, order_number=credentials.order_number,
@@ -329,36 +332,6 @@ class AuthService:
                 raise
             # PostgreSQL has it; republish_revocations copies it over when Redis is back.
             log.warning("revocation not written to Redis (%s); it is in PostgreSQL", exc)
-
-    def _failures_key(self, key: str) -> str:
-        return f"{self.settings.redis_namespace}:auth:fail:{key}"
-
-    async def _check_lockout(self, *keys: str) -> None:
-        try:
-            counts = await self.redis.mget([self._failures_key(k) for k in keys])
-            for key, count in zip(keys, counts, strict=True):
-                if count is not None and int(count) >= self.settings.lockout_attempts:
-                    ttl = await self.redis.ttl(self._failures_key(key))
-                    raise TooManyRequests("Too many failed logins; wait before trying again.",
-                                          retry_after_s=max(int(ttl), 1))
-        except REDIS_ERRORS as exc:
-            log.warning("lockout counters unavailable (%s); login allowed", exc)
-
-    async def _count_failure(self, *keys: str) -> None:
-        try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.incr(self._failures_key(key))
-                    pipe.expire(self._failures_key(key), self.settings.lockout_window_s, nx=True)
-                await pipe.execute()
-        except REDIS_ERRORS as exc:
-            log.warning("failed login not counted (%s)", exc)
-
-    async def _forget_failures(self, key: str) -> None:
-        try:
-            await self.redis.delete(self._failures_key(key))
-        except REDIS_ERRORS:
-            pass  # the counter expires by itself
 
 
 def _user(row) -> User:

@@ -26,8 +26,18 @@ class AuthSettings(CommonSettings):
     # bcrypt hashes at once per replica; more wait their turn, so a flood of logins takes
     # this many cores at most and leaves the rest to the requests that need microseconds.
     max_concurrent_hashes: int = Field(1, ge=1)
-    lockout_attempts: int = 5
-    lockout_window_s: int = 15 * 60
+    # Brute force (actors/auth/lockout.py): per account, this many consecutive failures lock
+    # it for lockout_delay_s, doubling with each further lock up to lockout_max_delay_s; the
+    # count and the lock level are forgotten after lockout_window_s without a failure.
+    lockout_attempts: int = Field(5, ge=1)
+    lockout_delay_s: float = Field(60, gt=0)
+    lockout_max_delay_s: float = Field(15 * 60, gt=0)
+    lockout_window_s: int = Field(24 * 3600, ge=1)
+    # Per client address: past this many failures in address_window_s its failing attempts
+    # are answered 429 after address_delay_s (a correct password still succeeds).
+    address_failures: int = Field(100, ge=1)
+    address_window_s: int = Field(15 * 60, ge=1)
+    address_delay_s: float = Field(1.0, ge=0)
     # Behind the gateway the client's address comes from X-Real-IP, which nginx sets.
     trust_proxy_headers: bool = True
     # Links e-mailed for proving an address and for a password reset (PUBLIC_URL-based).

@@ -31,7 +31,7 @@ async def auth_server(tmp_path, monkeypatch):
     database_url = f"postgresql://postgres@127.0.0.1:5432/auth_agent_{suffix}"
     generate_key_file(tmp_path / "key.pem")
     for name, value in {"AUTH_DATABASE_URL": database_url, "AUTH_SIGNING_KEY_FILE": str(tmp_path / "key.pem"),
-                        "AUTH_BCRYPT_ROUNDS": "4", "AUTH_LOCKOUT_ATTEMPTS": "3", "AUTH_LOCKOUT_WINDOW_S": "2",
+                        "AUTH_BCRYPT_ROUNDS": "4", "AUTH_LOCKOUT_ATTEMPTS": "3", "AUTH_LOCKOUT_DELAY_S": "2",
                         "AUTH_BOOTSTRAP_ADMIN_EMAIL": ADMIN["email"],
                         "AUTH_BOOTSTRAP_ADMIN_PASSWORD": ADMIN["password"],
                         "REDIS_NAMESPACE": f"orderflow_agent_{suffix}"}.items():

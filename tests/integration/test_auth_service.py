@@ -160,31 +160,6 @@ async def test_customer_login_by_order_number(auth, orders, keys):
         await auth.login_with_order(OrderLogin(order_number=order.number, email="other@example.com"), "10.0.0.5")
 
 
-async def test_lockout_after_five_failures_per_account_and_its_expiry(auth_pool, redis, keys, orders):
-    auth = make_auth(auth_pool, redis, keys, orders, lockout_window_s=2)
-    _, address = await registered(auth)
-    for _ in range(5):
-        with pytest.raises(Unauthorized):
-            await auth.login(StaffLogin(email=address, password="wrong password!"), f"10.1.0.{_}")
-    with pytest.raises(TooManyRequests) as locked:
-        await auth.login(StaffLogin(email=address, password=PASSWORD), "10.1.0.9")  # even the right one
-    assert 1 <= int(locked.value.headers["Retry-After"]) <= 2
-    async with asyncio.timeout(10):
-        while await redis.exists(f"{NAMESPACE}:auth:fail:account:{address.casefold()}"):
-            await asyncio.sleep(0.2)
-    await auth.login(StaffLogin(email=address, password=PASSWORD), "10.1.0.9")
-
-
-async def test_lockout_per_client_address(auth):
-    address_of_client = f"10.2.{SUFFIX}"
-    for n in range(5):
-        with pytest.raises(Unauthorized):
-            await auth.login(StaffLogin(email=email(f"nobody{n}"), password="whatever123"), address_of_client)
-    _, address = await registered(auth)
-    with pytest.raises(TooManyRequests):
-        await auth.login(StaffLogin(email=address, password=PASSWORD), address_of_client)
-
-
 async def test_unknown_email_and_wrong_password_look_the_same(auth_pool, redis, keys, orders):
     """Same answer, and the same work (one bcrypt at the configured cost) behind it: the
     two medians are compared with each other, never with a fixed time."""
@@ -316,7 +291,8 @@ async def test_garbage_and_unknown_kid_are_refused(auth, keys, genuine):
 
 @pytest.mark.parametrize("limit", [1, 2])
 async def test_bcrypt_runs_at_most_max_concurrent_hashes_at_once(auth_pool, redis, keys, orders, monkeypatch, limit):
-    auth = make_auth(auth_pool, redis, keys, orders, max_concurrent_hashes=limit)
+    # Six logins at once for one account: more than the lockout lets in flight by default.
+    auth = make_auth(auth_pool, redis, keys, orders, max_concurrent_hashes=limit, lockout_attempts=10)
     _, address = await registered(auth)
     running, peak, lock = 0, 0, threading.Lock()
     real_verify = actors.auth.service.verify_password
