@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop test test-unit test-integration test-e2e bench notebook venv check migrate seed clean
+.PHONY: run stop test test-setup test-unit test-integration test-e2e bench notebook venv check migrate seed clean
 
 # The environment is (re)built when pyproject.toml or the pinned versions change.
 $(STAMP): pyproject.toml constraints.txt
@@ -16,7 +16,11 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
-run: $(STAMP)
+# System packages first (installed as root, else the one command is printed), then the
+# environment; `orderflow run` then checks settings, ports and servers before it starts.
+run:
+	@deployments/system-packages.sh run
+	@$(MAKE) --no-print-directory venv
 	$(BIN)/orderflow run
 
 stop: $(STAMP)
@@ -25,10 +29,16 @@ stop: $(STAMP)
 check migrate seed: $(STAMP)
 	$(BIN)/orderflow $@
 
-test: $(STAMP)
+# The tests need the system packages and the three local servers (started if stopped).
+test-setup:
+	@deployments/system-packages.sh test
+	@deployments/local-servers.sh
+	@$(MAKE) --no-print-directory venv
+
+test: test-setup
 	$(BIN)/pytest -ra
 
-test-unit test-integration test-e2e: $(STAMP)
+test-unit test-integration test-e2e: test-setup
 	$(BIN)/pytest -ra tests/$(subst test-,,$@)
 
 bench: $(STAMP)

@@ -1,8 +1,9 @@
 """`orderflow`: run, stop and look after the local stack.
 
-    orderflow run        check dependencies, migrate, start Ray Serve + nginx, seed, wait
+    orderflow run        check everything first (starting the local servers that are stopped),
+                         migrate, start Ray Serve + nginx, seed, wait
     orderflow stop       stop a running `orderflow run` (what `make stop` calls)
-    orderflow check      check that PostgreSQL, Redis and RabbitMQ answer
+    orderflow check      check the settings, nginx, free ports, PostgreSQL, Redis and RabbitMQ
     orderflow migrate    create the databases if missing and apply migrations
     orderflow seed       place the demo orders (idempotent)
 """
@@ -18,8 +19,8 @@ import threading
 import time
 
 from actors.auth.settings import AuthSettings
-from actors.common.settings import CommonSettings
 from actors.orders.settings import OrdersSettings
+from deployments import preflight as pf
 from deployments import stack as st
 
 
@@ -31,12 +32,25 @@ def say(message: str) -> None:
 
 
 def cmd_check(_: argparse.Namespace) -> int:
-    problems = asyncio.run(st.check_dependencies(OrdersSettings(), CommonSettings()))
+    problems = preflight(start_servers=False)
+    if not problems:
+        say("settings valid, nginx installed, ports free; PostgreSQL, Redis and RabbitMQ answer.")
+    return 1 if problems else 0
+
+
+def preflight(*, start_servers: bool) -> list[str]:
+    """Everything `run` needs before it starts anything, each problem said on one line;
+    with `start_servers`, local servers that are installed but stopped are started first.
+    Invalid settings raise pf.BadSettings (main says them)."""
+    settings = pf.load_settings()
+    problems = [p for p in [pf.nginx_problem(settings.stack)] if p] + pf.port_problems(settings.stack)
+    failing = asyncio.run(pf.unanswered(pf.servers(settings)))
+    if failing and start_servers and not problems and pf.start_local_servers([s for s, _ in failing]):
+        failing = asyncio.run(pf.unanswered([s for s, _ in failing]))
+    problems += [pf.server_problem(server, reason) for server, reason in failing]
     for problem in problems:
         say(problem)
-    if not problems:
-        say("PostgreSQL, Redis and RabbitMQ answer.")
-    return 1 if problems else 0
+    return problems
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
@@ -57,7 +71,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if (pid := _running_pid(stack)) is not None:
         say(f"already running (pid {pid}); `make stop` stops it.")
         return 1
-    if cmd_check(args) != 0:
+    if preflight(start_servers=True):
         return 1
     cmd_migrate(args)
 
@@ -174,13 +188,19 @@ def main(argv: list[str] | None = None) -> int:
     run.set_defaults(func=cmd_run)
     for name, func, text in [
         ("stop", cmd_stop, "stop a running `orderflow run`"),
-        ("check", cmd_check, "check that PostgreSQL, Redis and RabbitMQ answer"),
+        ("check", cmd_check, "check the settings, nginx, free ports, PostgreSQL, Redis and RabbitMQ"),
         ("migrate", cmd_migrate, "create databases if missing and apply migrations"),
         ("seed", cmd_seed, "place the demo orders (idempotent)"),
     ]:
         commands.add_parser(name, help=text).set_defaults(func=func)
     args = parser.parse_args(argv)
-    return args.func(args)
+    try:
+        pf.load_settings()  # every command reads them: a bad one is named before anything runs
+        return args.func(args)
+    except pf.BadSettings as exc:
+        for line in exc.lines:
+            say(line)
+        return 2
 
 
 if __name__ == "__main__":

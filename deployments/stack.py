@@ -2,7 +2,6 @@
 serve_config.yaml, the nginx gateway, demo data. Each step is a function so tests and
 `orderflow` subcommands reuse them."""
 
-import asyncio
 import hashlib
 import os
 import random
@@ -17,10 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import aio_pika
-import asyncpg
 import httpx
 import yaml
 from pydantic import Field
@@ -29,7 +25,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from actors.auth.keys import generate_key_file
 from actors.auth.settings import MIGRATIONS as AUTH_MIGRATIONS
 from actors.auth.settings import AuthSettings
-from actors.common.db import create_pool, ensure_database, migrate, with_database
+from actors.common.db import create_pool, ensure_database, migrate
 from actors.common.settings import CommonSettings
 from actors.notification.settings import MIGRATIONS as NOTIFICATION_MIGRATIONS
 from actors.notification.settings import NotificationSettings
@@ -97,69 +93,6 @@ class StackSettings(BaseSettings):
 
 class StackError(RuntimeError):
     """A step of bringing the stack up failed; the message says what to do."""
-
-
-# --- dependencies -------------------------------------------------------------------------
-
-START_HINTS = {
-    "PostgreSQL": "start it (Debian: `pg_ctlcluster 15 main start`, systemd: `systemctl start postgresql`) "
-    "or point ORDERS_DATABASE_URL at a running server",
-    "Redis": "start it (`redis-server --daemonize yes`, systemd: `systemctl start redis-server`) "
-    "or point REDIS_URL at a running server",
-    "RabbitMQ": "start it (`rabbitmq-server -detached`, systemd: `systemctl start rabbitmq-server`) "
-    "or point AMQP_URL at a running server",
-}
-
-
-async def _check_postgres(dsn: str) -> None:
-    conn = await asyncpg.connect(with_database(dsn, "postgres"), timeout=3)
-    await conn.close()
-
-
-async def _check_redis(url: str) -> None:
-    parts = urlsplit(url)
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 6379), 3
-    )
-    try:
-        if parts.password:
-            user = parts.username or "default"
-            writer.write(f"AUTH {user} {parts.password}\r\n".encode())
-            await asyncio.wait_for(reader.readline(), 3)
-        writer.write(b"PING\r\n")
-        reply = await asyncio.wait_for(reader.readline(), 3)
-        if not reply.startswith(b"+PONG"):
-            raise ConnectionError(reply.decode(errors="replace").strip() or "no PONG")
-    finally:
-        writer.close()
-
-
-async def _check_rabbitmq(url: str) -> None:
-    conn = await aio_pika.connect(url, timeout=3)
-    await conn.close()
-
-
-async def check_dependencies(orders: OrdersSettings, common: CommonSettings) -> list[str]:
-    """One line per dependency that does not answer, naming it and how to start it."""
-    checks = {
-        "PostgreSQL": (_check_postgres(orders.database_url), orders.database_url),
-        "Redis": (_check_redis(common.redis_url), common.redis_url),
-        "RabbitMQ": (_check_rabbitmq(common.amqp_url), common.amqp_url),
-    }
-    results = await asyncio.gather(*(c for c, _ in checks.values()), return_exceptions=True)
-    problems = []
-    for (name, (_, url)), result in zip(checks.items(), results, strict=True):
-        if isinstance(result, BaseException):
-            problems.append(
-                f"{name} does not answer at {_without_password(url)} ({result.__class__.__name__}: {result}); "
-                f"{START_HINTS[name]}."
-            )
-    return problems
-
-
-def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl()
 
 
 async def prepare_databases(orders: OrdersSettings, auth: AuthSettings,
@@ -446,8 +379,15 @@ def render_nginx_config(stack: StackSettings, access_log: str | None = None) -> 
     return path
 
 
+def find_nginx(binary: str, path: str | None = None) -> str | None:
+    """`binary` as given, or on `path` (PATH and the sbin directories, which a Debian user's
+    PATH lacks, by default)."""
+    search = path if path is not None else f"{os.environ.get('PATH', '')}:/usr/local/sbin:/usr/sbin:/sbin"
+    return shutil.which(binary, path=search)
+
+
 def start_nginx(stack: StackSettings) -> subprocess.Popen:
-    binary = shutil.which(stack.nginx_binary) or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")
+    binary = find_nginx(stack.nginx_binary)
     if binary is None:
         raise StackError("nginx is not installed (Debian: `apt-get install nginx`); it is the API gateway.")
     if _port_taken(stack.gateway_host, stack.gateway_port):

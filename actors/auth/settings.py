@@ -5,7 +5,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from actors.common.settings import CommonSettings
+from actors.common.settings import CommonSettings, PostgresUrl
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -13,7 +13,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class AuthSettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="AUTH_", extra="ignore", populate_by_name=True)
 
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/auth_db"
+    database_url: PostgresUrl = "postgresql://postgres@127.0.0.1:5432/auth_db"
     db_pool_size: int = 10
     # The Ed25519 private key that signs access tokens: PEM text, or a file holding it.
     signing_key: str | None = None

@@ -5,7 +5,10 @@ names carry its prefix (ORDERS_DATABASE_URL, ...). Defaults work on a machine wh
 PostgreSQL, Redis and RabbitMQ listen on their standard ports.
 """
 
-from pydantic import AliasChoices, Field
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -14,11 +17,35 @@ def shared(name: str, default):
     return Field(default, validation_alias=AliasChoices(name, name.lower()))
 
 
+def _url_of(*schemes: str, needs_path: bool = False):
+    """A validator of a server URL: one of `schemes`, a port that is a number, and (for
+    databases) a database name, so a typo is named at start instead of "does not answer"."""
+
+    def check(value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in schemes:
+            raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}")
+        try:
+            parts.port  # noqa: B018 (raises on a port that is not a number in range)
+        except ValueError:
+            raise ValueError("its port is not a number from 0 to 65535") from None
+        if needs_path and not parts.path.strip("/"):
+            raise ValueError("names no database (e.g. .../orders_db)")
+        return value
+
+    return AfterValidator(check)
+
+
+PostgresUrl = Annotated[str, _url_of("postgresql", "postgres", needs_path=True)]
+RedisUrl = Annotated[str, _url_of("redis", "rediss", "unix")]
+AmqpUrl = Annotated[str, _url_of("amqp", "amqps")]
+
+
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
 
-    amqp_url: str = shared("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-    redis_url: str = shared("REDIS_URL", "redis://127.0.0.1:6379/0")
+    amqp_url: AmqpUrl = shared("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    redis_url: RedisUrl = shared("REDIS_URL", "redis://127.0.0.1:6379/0")
     # Every Redis key starts with it, so two deployments (or test runs) can share a Redis.
     redis_namespace: str = shared("REDIS_NAMESPACE", "orderflow")
     events_exchange: str = shared("EVENTS_EXCHANGE", "orders")

@@ -6,7 +6,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from actors.common.settings import CommonSettings
+from actors.common.settings import CommonSettings, PostgresUrl
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -14,7 +14,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 class NotificationSettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFY_", extra="ignore", populate_by_name=True)
 
-    database_url: str = "postgresql://postgres@127.0.0.1:5432/notifications_db"
+    database_url: PostgresUrl = "postgresql://postgres@127.0.0.1:5432/notifications_db"
     db_pool_size: int = 10
     # Language of the messages: English or Polish.
     language: Literal["en", "pl"] = "en"

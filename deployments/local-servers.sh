@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Start the local PostgreSQL, Redis and RabbitMQ that are installed but stopped (all three,
+# or the ones named), on their standard ports. `make test`, .ci/run and `orderflow run`
+# (for a server its settings point at on this machine) call it. Needs root to start a
+# server; without it, it prints the one command to run and exits 1.
+#
+#   deployments/local-servers.sh [postgresql] [redis] [rabbitmq]
+set -euo pipefail
+
+answers() {
+  case "$1" in
+    postgresql) pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null ;;
+    redis) [[ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" == PONG ]] ;;
+    rabbitmq) (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null ;;  # rabbitmqctl needs root
+  esac
+}
+
+installed() {
+  case "$1" in
+    postgresql) command -v pg_ctlcluster >/dev/null && compgen -G "/etc/postgresql/*/main" >/dev/null ;;
+    redis) command -v redis-server >/dev/null ;;
+    rabbitmq) command -v rabbitmq-server >/dev/null ;;
+  esac
+}
+
+start() {
+  case "$1" in
+    postgresql)
+      pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n1)" main start ;;
+    redis)
+      mkdir -p /var/lib/redis /var/log/redis
+      redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+        --dir /var/lib/redis --logfile /var/log/redis/orderflow.log ;;
+    rabbitmq)
+      rabbitmqctl -q start_app >/dev/null 2>&1 || rabbitmq-server -detached
+      rabbitmqctl -q await_startup --timeout 120 ;;
+  esac
+}
+
+declare -A package=([postgresql]=postgresql [redis]=redis-server [rabbitmq]=rabbitmq-server)
+servers=("$@")
+((${#servers[@]})) || servers=(postgresql redis rabbitmq)
+down=()
+for server in "${servers[@]}"; do
+  [[ -v "package[$server]" ]] || { echo "usage: $0 [postgresql] [redis] [rabbitmq]" >&2; exit 2; }
+  answers "$server" || down+=("$server")
+done
+((${#down[@]})) || exit 0
+
+for server in "${down[@]}"; do
+  if ! installed "$server"; then
+    echo "orderflow: $server is not installed (Debian: apt-get install ${package[$server]})," \
+      "or point the settings at a running server." >&2
+    exit 1
+  fi
+done
+if ((EUID != 0)); then
+  echo "orderflow: ${down[*]} installed but not running. Start them with:" >&2
+  echo "  sudo $0 ${down[*]}" >&2
+  exit 1
+fi
+for server in "${down[@]}"; do
+  echo "orderflow: starting $server ..."
+  start "$server"
+done
