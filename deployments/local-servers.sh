@@ -62,4 +62,7 @@ fi
 for server in "${down[@]}"; do
   echo "orderflow: starting $server ..."
   start "$server"
+  for _ in $(seq 120); do answers "$server" && continue 2; sleep 0.5; done  # redis-server returns at once
+  echo "orderflow: $server did not answer within 60 s after starting it." >&2
+  exit 1
 done
