@@ -32,18 +32,23 @@ def say(message: str) -> None:
 
 
 def cmd_check(_: argparse.Namespace) -> int:
-    problems = preflight(start_servers=False)
+    running = _running_pid(st.StackSettings())
+    if running is not None:
+        say(f"a stack runs (pid {running}); its ports are in use.")
+    problems = preflight(start_servers=False, check_ports=running is None)
     if not problems:
-        say("settings valid, nginx installed, ports free; PostgreSQL, Redis and RabbitMQ answer.")
+        ports = ", ports free" if running is None else ""
+        say(f"settings valid, nginx installed{ports}; PostgreSQL, Redis and RabbitMQ answer.")
     return 1 if problems else 0
 
 
-def preflight(*, start_servers: bool) -> list[str]:
+def preflight(*, start_servers: bool, check_ports: bool = True) -> list[str]:
     """Everything `run` needs before it starts anything, each problem said on one line;
     with `start_servers`, local servers that are installed but stopped are started first.
     Invalid settings raise pf.BadSettings (main says them)."""
     settings = pf.load_settings()
-    problems = [p for p in [pf.nginx_problem(settings.stack)] if p] + pf.port_problems(settings.stack)
+    problems = [p for p in [pf.nginx_problem(settings.stack)] if p]
+    problems += pf.port_problems(settings.stack) if check_ports else []
     failing = asyncio.run(pf.unanswered(pf.servers(settings)))
     if failing and start_servers and not problems and pf.start_local_servers([s for s, _ in failing]):
         failing = asyncio.run(pf.unanswered([s for s, _ in failing]))

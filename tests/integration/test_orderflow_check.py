@@ -100,3 +100,17 @@ def test_a_server_that_does_not_answer_is_named_with_its_setting(tmp_path):
     [line] = lines(result)
     assert line.startswith(f"orderflow: RabbitMQ does not answer at amqp://127.0.0.1:{port}/ (AMQP_URL): ")
     assert line.endswith("start it, or point AMQP_URL at a running server.")
+
+
+def test_check_beside_a_running_stack_says_so_instead_of_taken_ports(tmp_path):
+    # A `make run` holds its ports: `make check` beside it says that, not "taken; set ...".
+    with socket.socket() as gateway:
+        gateway.bind(("127.0.0.1", 0))
+        gateway.listen()
+        port = gateway.getsockname()[1]
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "orderflow.pid").write_text(str(os.getpid()))  # a live process
+        result = orderflow("check", tmp_path=tmp_path, ORDERFLOW_GATEWAY_PORT=str(port))
+    assert result.returncode == 0, lines(result)
+    assert lines(result) == [f"orderflow: a stack runs (pid {os.getpid()}); its ports are in use.",
+                             "orderflow: settings valid, nginx installed; PostgreSQL, Redis and RabbitMQ answer."]
