@@ -10,7 +10,9 @@ have, and offers no setting for it:
   they are bound to 127.0.0.1 instead (scrape them on the host itself);
 - the admin socket has `mode 666 level admin` (any local user could disable backends): 600;
 - HAProxy's own errors (400 for a request it cannot parse, 408, 5xx, the 404 of a path no
-  application serves) are text/plain: they become problem+json like every other error.
+  application serves) are text/plain: they become problem+json like every other error;
+- an X-Request-ID with a non-UTF-8 byte made Serve's replica answer 500 text/plain before
+  the app saw the request: only a sane id (the gateway's rule) is passed on.
 """
 
 import fcntl
@@ -38,6 +40,13 @@ _ANY_ADDRESS_BIND = re.compile(r"^(\s*bind\s+)\*?:(\d+)\b", re.MULTILINE)
 _SOCKET_MODE = re.compile(r"^(\s*stats socket\s+\S+\s+mode\s+)\d+", re.MULTILINE)
 _ERRORFILE = re.compile(r"^\s*errorfile\s+\d+\s+\S+\n", re.MULTILINE)
 _DEFAULTS = re.compile(r"^defaults\n", re.MULTILINE)
+_HTTP_FRONTEND = re.compile(r"^frontend http_frontend\n\s*bind [^\n]*\n", re.MULTILINE)
+_REQUEST_ID_RULES = (
+    "    # Orderflow: an X-Request-ID that is not a sane id is dropped; Serve then makes one.\n"
+    "    acl orderflow_sane_request_id req.fhdr(x-request-id) -m reg ^[A-Za-z0-9._:-]{1,128}$\n"
+    "    http-request del-header x-request-id if { req.fhdr_cnt(x-request-id) gt 1 }\n"
+    "    http-request del-header x-request-id if { req.fhdr(x-request-id) -m found } !orderflow_sane_request_id\n"
+)
 _NOT_ROUTED = re.compile(r"^(\s*http-request return status 404 )content-type text/plain .*$", re.MULTILINE)
 
 
@@ -87,6 +96,10 @@ def harden(config: str, error_pages: dict[int, Path]) -> str:
     config, defaults = _DEFAULTS.subn(f"defaults\n{errorfiles}", config, count=1)
     if not defaults:
         raise ValueError("HAProxy config has no 'defaults' section; refusing to start it")
+    if "orderflow_sane_request_id" not in config:
+        config, frontends = _HTTP_FRONTEND.subn(lambda m: m.group(0) + _REQUEST_ID_RULES, config, count=1)
+        if not frontends:
+            raise ValueError("HAProxy config has no 'frontend http_frontend' with a bind; refusing to start it")
     body = problem_body(404, "Not Found", "No service is routed at this path.")
     config = _NOT_ROUTED.sub(rf"\g<1>content-type {PROBLEM_JSON} string '{body}'", config)
     return config

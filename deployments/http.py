@@ -1,18 +1,24 @@
 """What every service's FastAPI app shares: problem+json errors, the request context
-(X-Request-ID, JSON logs, metrics), a body-size limit, and the current user."""
+(X-Request-ID, JSON logs, metrics, HEAD and OPTIONS), a body-size limit, the current user,
+Swagger UI without a CDN, and an OpenAPI document that declares the errors."""
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
+import swagger_ui_bundle
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.common.errors import PROBLEM_JSON, BadRequest, PayloadTooLarge, Problem, Unprocessable
@@ -30,6 +36,9 @@ from actors.common.security import (
 from actors.common.settings import CommonSettings
 
 MAX_BODY_BYTES = 1024 * 1024
+# The X-Request-ID kept from a caller (the gateway and Serve's HAProxy apply the same rule);
+# anything else is replaced by a fresh id.
+REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 log = get_logger("http")
 
 
@@ -66,7 +75,39 @@ async def _on_http_error(request: Request, exc: HTTPException) -> JSONResponse:
         "detail": str(exc.detail),
         "instance": request.url.path,
     }
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers, media_type=PROBLEM_JSON)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request.scope))
+    return JSONResponse(body, status_code=exc.status_code, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _options_answer(scope: Scope, headers: dict, allowed: list[str]) -> Response:
+    """204 with the path's methods; or, when the gateway asks on behalf of a method it
+    refused itself (nginx answers TRACE on its own), the 405 problem for that method."""
+    refused = headers.get(b"x-orderflow-method-not-allowed", b"").decode("latin-1")
+    if not refused:
+        return Response(status_code=204, headers={"Allow": ", ".join(allowed)})
+    body = {
+        "type": "urn:orderflow:problem:http-405",
+        "title": "Method Not Allowed",
+        "status": 405,
+        "detail": f"{refused[:20]} is not allowed here; see Allow.",
+        "instance": scope["path"],
+    }
+    return JSONResponse(body, status_code=405, headers={"Allow": ", ".join(allowed)}, media_type=PROBLEM_JSON)
+
+
+def allowed_methods(scope: Scope) -> list[str]:
+    """The methods the app answers at the request's path (HEAD wherever GET is, OPTIONS
+    everywhere); empty when no route has that path."""
+    methods: set[str] = set()
+    for route in scope["app"].router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(scope)[0] != Match.NONE:
+            methods |= route_methods
+    if "GET" in methods:
+        methods.add("HEAD")
+    return sorted(methods | {"OPTIONS"}) if methods else []
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -87,23 +128,35 @@ class RequestContext:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode("latin-1")[:128] or uuid.uuid4().hex
+        caller_id = headers.get(b"x-request-id", b"")
+        request_id = caller_id.decode("ascii") if REQUEST_ID.fullmatch(caller_id) else uuid.uuid4().hex
         rid_token = request_id_var.set(request_id)
         oid_token = order_id_var.set(None)
         started = time.perf_counter()
         status = 500
+
+        is_head = scope["method"] == "HEAD"
+        if is_head:  # answered as the GET it asks about, without the body
+            scope = {**scope, "method": "GET"}
+        root = scope.get("root_path", "")
+        if root and scope["path"] == f"{root}/":  # `/orders/` is the root route, as `/orders` is
+            scope = {**scope, "path": root, "raw_path": root.encode()}
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("latin-1"))]
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("ascii"))]
+            elif is_head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         try:
             too_large, receive = await self._limit_body(headers, receive)
-            if too_large:
+            if scope["method"] == "OPTIONS" and (allowed := allowed_methods(scope)):
+                await _options_answer(scope, headers, allowed)(scope, receive, send_with_id)
+            elif too_large:
                 request = Request(scope)
                 await problem_response(
                     PayloadTooLarge(f"The request body is larger than {self.max_body} bytes."), request
@@ -194,22 +247,119 @@ async def readiness(
 def create_service_api(
     service: str, *, title: str, lifespan: Callable[[FastAPI], AbstractAsyncContextManager]
 ) -> FastAPI:
-    api = FastAPI(title=title, lifespan=lifespan)
+    # FastAPI's own /docs loads Swagger UI from a CDN; ours serves the swagger-ui-bundle
+    # package's copy. ReDoc (CDN only) is off.
+    api = FastAPI(title=title, lifespan=lifespan, docs_url=None, redoc_url=None)
     api.add_exception_handler(Problem, _on_problem)
     api.add_exception_handler(RequestValidationError, _on_validation_error)
     api.add_exception_handler(HTTPException, _on_http_error)
     api.add_exception_handler(Exception, _on_unexpected)
     api.add_middleware(RequestContext, service=service)
+    api.openapi = lambda: _openapi_with_errors(api)  # type: ignore[method-assign]
+    api.mount("/docs/static", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
+
+    @api.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> Response:
+        # The app is mounted under its route prefix (/orders ...): every URL carries it.
+        prefix = request.scope.get("root_path", "").rstrip("/")
+        return get_swagger_ui_html(
+            openapi_url=f"{prefix}{api.openapi_url}",
+            title=f"{title} - API",
+            swagger_js_url=f"{prefix}/docs/static/swagger-ui-bundle.js",
+            swagger_css_url=f"{prefix}/docs/static/swagger-ui.css",
+            swagger_favicon_url=f"{prefix}/docs/static/favicon-32x32.png",
+        )
 
     @api.get("/health", tags=["operations"], summary="Liveness: the process serves requests")
     async def health() -> dict:
         return {"status": "ok", "service": service}
 
-    @api.get("/metrics", tags=["operations"], summary="Prometheus metrics of this replica")
+    @api.get("/metrics", tags=["operations"], summary="Prometheus metrics of this replica (on Serve's port; the gateway answers 404)",
+             response_class=Response,
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
     async def metrics():
         return metrics_response()
 
     return api
+
+
+PROBLEM_SCHEMA = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details; some problems carry more members (errors, checks ...).",
+    "type": "object",
+    "required": ["type", "title", "status"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+    },
+    "additionalProperties": True,
+}
+PROBLEM_STATUSES = {
+    400: "Bad request (e.g. a body that is not JSON)",
+    401: "No valid access token",
+    403: "The token's roles do not allow this",
+    404: "Not found",
+    413: "Body larger than 1 MiB",
+    422: "The request does not match the contract; see `errors`",
+    500: "Unexpected error (logged)",
+    503: "A dependency is unavailable; try again after Retry-After",
+}
+BEARER = "bearerAuth"
+
+
+def _uses(dependant, call) -> bool:
+    return any(d.call is call or _uses(d, call) for d in dependant.dependencies)
+
+
+def _openapi_with_errors(api: FastAPI) -> dict:
+    """FastAPI's document, made true to what the service answers: every operation lists the
+    problem+json errors it can give (from what it takes: a body, path parameters, the
+    current user; plus the statuses a route declares in `responses=`), operations that know
+    the caller take a bearer token, and the root route is `/` (FastAPI writes "")."""
+    if api.openapi_schema:
+        return api.openapi_schema
+    document = FastAPI.openapi(api)
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    components["securitySchemes"] = {BEARER: {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}
+    routes = {(r.path_format, m.lower()): r for r in api.routes if hasattr(r, "dependant") for m in getattr(r, "methods", ())}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            route = routes[(path, method)]
+            statuses = {500, 503} if path not in ("/health", "/metrics") else {500}
+            if operation.get("requestBody"):
+                statuses |= {400, 413, 422}
+            if operation.get("parameters"):
+                statuses.add(422)
+            if route.dependant.path_params:
+                statuses.add(404)
+            # Serve ships the app to its replicas pickled, which copies FastAPI's "unset"
+            # sentinel: every parameter and body then showed `"example": {}`.
+            media = operation.get("requestBody", {}).get("content", {}).values()
+            for described in [*operation.get("parameters", []), *media]:
+                if described.get("example") == {}:
+                    del described["example"]
+            if _uses(route.dependant, current_user):
+                statuses |= {401, 403}
+                operation["security"] = [{BEARER: []}, {}]  # a guest may call some of them
+            responses = operation.setdefault("responses", {})
+            statuses |= {int(code) for code in responses if code.isdigit() and int(code) >= 400}
+            for status in sorted(statuses):
+                declared = responses.get(str(status), {})
+                responses[str(status)] = {
+                    "description": declared.get("description") or PROBLEM_STATUSES.get(status, "Problem"),
+                    "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                }
+    if "" in document["paths"]:
+        document["paths"] = {("/" if path == "" else path): item for path, item in document["paths"].items()}
+    api.openapi_schema = document
+    return document
 
 
 def bearer_token(request: HTTPConnection) -> str | None:

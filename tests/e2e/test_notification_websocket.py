@@ -4,6 +4,7 @@ that lift that timeout are the gateway's to give, not a client's."""
 
 import json
 import time
+import uuid
 
 import pytest
 from websockets.sync.client import connect
@@ -46,16 +47,31 @@ def test_a_client_cannot_change_serves_request_timeout(stack, client, admin_toke
     assert through_gateway.status_code == 200, through_gateway.text
 
 
-def test_a_token_in_the_query_is_accepted_and_written_to_no_log(stack, admin_token):
+@pytest.mark.parametrize("query", ["token={}", "%74oken={}", "t%6Fken={}", "lang=pl&%74%6F%6B%65%6E={}"])
+def test_a_token_in_the_query_is_accepted_and_written_to_no_log(stack, admin_token, query):
     """Browsers cannot set headers on a WebSocket, so API.md allows `?token=`; a token is a
-    credential for its whole lifetime and must not land in any log."""
+    credential for its whole lifetime and must not land in any log, however it is encoded."""
     ws_url = stack.url.replace("http://", "ws://") + "/notifications/ws"
-    with connect(f"{ws_url}?token={admin_token}", open_timeout=10) as ws:
+    request_id = f"ws-log-{uuid.uuid4().hex}"
+    with connect(f"{ws_url}?{query.format(admin_token)}", open_timeout=10,
+                 additional_headers={"X-Request-ID": request_id}) as ws:
         assert json.loads(ws.recv(timeout=10))  # a heartbeat or a notification: accepted
 
     access_log = stack.settings.run_dir / "nginx-access.log"
-    wait_for(lambda: "/notifications/ws?[query with a token, not logged]" in access_log.read_text(),
-             "the gateway to log the connection")
+    wait_for(lambda: request_id in access_log.read_text(), "the gateway to log the connection")
+    [line] = [json.loads(line) for line in access_log.read_text().splitlines() if request_id in line]
+    assert line["uri"] == "/notifications/ws?[query not logged]"
     logs = [access_log, stack.log_path, *stack.settings.ray_temp_dir.glob("session_latest/logs/**/*")]
     leaked = [str(p) for p in logs if p.is_file() and admin_token in p.read_text(errors="replace")]
     assert not leaked
+
+
+def test_a_query_that_could_spell_a_token_is_not_logged(stack, anonymous):
+    request_id = f"query-log-{uuid.uuid4().hex}"
+    anonymous.get("/orders/health?%54OKEN=secret-value", headers={"X-Request-ID": request_id})
+    anonymous.get("/orders/health?limit=5", headers={"X-Request-ID": request_id + "-plain"})
+    access_log = stack.settings.run_dir / "nginx-access.log"
+    wait_for(lambda: request_id + "-plain" in access_log.read_text(), "the gateway to log the requests")
+    uris = {entry["request_id"]: entry["uri"] for entry in map(json.loads, access_log.read_text().splitlines())}
+    assert uris[request_id] == "/orders/health?[query not logged]"
+    assert uris[request_id + "-plain"] == "/orders/health?limit=5"
