@@ -151,7 +151,42 @@ async def ready(request: Request, analytics: Analytics) -> JSONResponse:
                            timeout_s=analytics.settings.dependency_timeout_s)
 
 
-@api.get("/stats", summary="Order statistics for a range of days (staff)")
+class TrendPoint(BaseModel):
+    period: str
+    orders: int
+    revenue: dict[str, str] = Field(description="Per currency, decimal strings")
+
+
+class StatusCount(BaseModel):
+    status: str
+    orders: int
+
+
+class ProductSales(BaseModel):
+    sku: str
+    name: str
+    quantity: int
+    revenue: dict[str, str] = Field(description="Per currency, decimal strings")
+
+
+class StatsDocument(BaseModel):
+    """GET /analytics/stats (API.md): money as decimal strings, per currency."""
+    model_config = ConfigDict(populate_by_name=True)
+    from_: str = Field(alias="from")
+    to: str
+    granularity: Granularity
+    orders: int
+    revenue: dict[str, str]
+    average_order_value: dict[str, str]
+    by_status: dict[str, int]
+    trend: list[TrendPoint]
+    top_statuses: list[StatusCount]
+    top_products: list[ProductSales]
+    top_products_by_revenue: dict[str, list[ProductSales]]
+    data_version: str
+
+
+@api.get("/stats", response_model=StatsDocument, summary="Order statistics for a range of days (staff)")
 async def stats(
     analytics: Analytics,
     user: CurrentUser,

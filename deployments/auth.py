@@ -177,14 +177,22 @@ async def claim_order(request: Request, body: OrderClaim, user: CurrentUser, aut
     return ClaimedOrder(**await auth.claim_order(require_signed_in(user), body, client_address(request)))
 
 
-@api.post("/login", response_model=TokenPair, summary="Log in with email and password, or order number and email")
+def no_store(response: Response) -> None:
+    """A response carrying tokens must not be kept by any cache (RFC 6749 section 5.1)."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+
+
+@api.post("/login", response_model=TokenPair, dependencies=[Depends(no_store)],
+          summary="Log in with email and password, or order number and email")
 async def login(request: Request, auth: Auth, credentials: Annotated[StaffLogin | OrderLogin, Body()]) -> TokenPair:
     if isinstance(credentials, OrderLogin):
         return await auth.login_with_order(credentials, client_address(request))
     return await auth.login(credentials, client_address(request))
 
 
-@api.post("/refresh", response_model=TokenPair, summary="Trade a refresh token for a new pair")
+@api.post("/refresh", response_model=TokenPair, dependencies=[Depends(no_store)],
+          summary="Trade a refresh token for a new pair")
 async def refresh(body: RefreshRequest, auth: Auth) -> TokenPair:
     return await auth.refresh(body.refresh_token)
 
@@ -195,7 +203,23 @@ async def logout(user: CurrentUser, auth: Auth) -> Response:
     return Response(status_code=204)
 
 
-@api.get("/me", summary="Who the token belongs to")
+class Me(BaseModel):
+    """The caller: an account (id, name, email_verified), or a customer signed in with an
+    order's number and email (order_id, order_number)."""
+    roles: list[str]
+    email: str
+    id: uuid.UUID | None = None
+    name: str | None = None
+    email_verified: bool | None = None
+    order_id: uuid.UUID | None = None
+    order_number: str | None = None
+
+
+class Roles(BaseModel):
+    roles: list[str]
+
+
+@api.get("/me", response_model=Me, response_model_exclude_none=True, summary="Who the token belongs to")
 async def me(user: CurrentUser, auth: Auth) -> dict:
     return await auth.me(require_signed_in(user))
 
@@ -213,13 +237,14 @@ def _user_id(user_id: str) -> uuid.UUID:
         raise NotFound(f"No user with id {user_id}.") from None
 
 
-@api.get("/users/{user_id}/roles", summary="A user's roles (admin)")
+@api.get("/users/{user_id}/roles", response_model=Roles, summary="A user's roles (admin)")
 async def get_roles(user_id: str, user: CurrentUser, auth: Auth) -> dict:
     require_roles(user, "admin")
     return {"roles": await auth.roles(_user_id(user_id))}
 
 
-@api.put("/users/{user_id}/roles", summary="Replace a user's roles (admin); their sessions end")
+@api.put("/users/{user_id}/roles", response_model=Roles,
+         summary="Replace a user's roles (admin); their sessions end")
 async def put_roles(user_id: str, update: RolesUpdate, user: CurrentUser, auth: Auth) -> dict:
     require_roles(user, "admin")
     return {"roles": await auth.set_roles(_user_id(user_id), update.roles)}

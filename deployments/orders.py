@@ -19,14 +19,14 @@ from ray.serve import Application
 
 from actors.common.bus import EventPublisher
 from actors.common.db import create_pool, migrate
-from actors.common.errors import BadRequest, Forbidden, NotFound, PreconditionRequired
+from actors.common.errors import BadRequest, Forbidden, PreconditionRequired
 from actors.common.redis import create_redis
 from actors.common.security import STAFF, Principal, require_roles, require_signed_in
 from actors.common.logging import configure_logging
 from actors.common.timestamps import Timestamp, parse_rfc3339
 from actors.orders.domain import HistoryEntry, NewOrder, Order, Status
 from actors.orders.relay import OutboxRelay
-from actors.orders.service import OrdersService, customer_view
+from actors.orders.service import OrdersService, customer_view, order_not_found
 from actors.orders.settings import MIGRATIONS, OrdersSettings
 from actors.orders.store import ChangeCursor, Cursor, OrderFilter
 from deployments.http import CurrentUser, NotReady, create_service_api, create_verifier, readiness
@@ -97,7 +97,7 @@ def _parse_order_id(order_id: str) -> uuid.UUID:
     try:
         return uuid.UUID(order_id)
     except ValueError:
-        raise NotFound(f"No order with id {order_id}.") from None
+        raise order_not_found() from None
 
 
 def _parse_if_match(if_match: str | None) -> int | None:
@@ -186,7 +186,7 @@ async def _visible(orders: OrdersService, order: Order, user: Principal) -> Orde
     exist (404, so order ids and numbers cannot be probed)."""
     require_signed_in(user)
     if not await orders.is_visible(order, user):
-        raise NotFound(f"No order with id {order.id}.")
+        raise order_not_found()
     return order
 
 

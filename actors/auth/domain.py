@@ -1,10 +1,14 @@
 """Auth rules without I/O: input shapes, password policy and hashing, token contents."""
 
 import hashlib
+import os
 import secrets
 import uuid
 from datetime import datetime, timedelta
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from passlib.hash import bcrypt_sha256
 from typing import Annotated
 
@@ -115,6 +119,23 @@ def new_refresh_token() -> str:
 def refresh_token_hash(token: str) -> str:
     # The token is 256 random bits, so a plain SHA-256 is enough to make a stolen table useless.
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _successor_key(old_refresh_token: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=b"orderflow refresh successor").derive(old_refresh_token.encode())
+
+
+def seal_successor(old_refresh_token: str, pair: TokenPair) -> bytes:
+    """The pair a refresh answered, sealed with a key only the holder of the old token can
+    derive (we keep only its hash): a retry of that refresh gets the same pair back."""
+    nonce = os.urandom(12)
+    return nonce + AESGCM(_successor_key(old_refresh_token)).encrypt(nonce, pair.model_dump_json().encode(), None)
+
+
+def open_successor(old_refresh_token: str, sealed: bytes) -> TokenPair:
+    plain = AESGCM(_successor_key(old_refresh_token)).decrypt(sealed[:12], sealed[12:], None)
+    return TokenPair.model_validate_json(plain)
 
 
 # E-mailed links carry the same kind of token, stored the same way.

@@ -23,7 +23,9 @@ from actors.auth.domain import (
     link_token_hash,
     new_link_token,
     new_refresh_token,
+    open_successor,
     refresh_token_hash,
+    seal_successor,
     verify_password,
 )
 from actors.auth.keys import SigningKeys
@@ -250,26 +252,34 @@ class AuthService:
 
     async def refresh(self, token: str) -> TokenPair:
         token_hash = refresh_token_hash(token)
-        reused = False
         async with self._connection() as conn, conn.transaction():
             row = await store.claim_refresh_token(conn, token_hash)
             if row is None:
                 raise Unauthorized("The refresh token is not valid.")
-            if row["used_at"] is not None:
-                # Someone holds an old token: whoever it is, this session cannot be trusted.
-                await store.revoke_session(conn, row["id"], "refresh token reused")
-                reused = True
-            elif row["revoked_at"] is not None or row["expires_at"] <= datetime.now(UTC):
+            if row["revoked_at"] is not None or row["expires_at"] <= datetime.now(UTC):
                 raise Unauthorized("The session has ended; log in again.")
-            else:
-                await store.mark_refresh_token_used(conn, token_hash)
+            if row["used_at"] is None:
                 refresh_token = new_refresh_token()
+                pair = self._pair(row, refresh_token)
                 await store.insert_refresh_token(conn, refresh_token_hash(refresh_token), row["id"])
-        if reused:
-            log.warning("refresh token reused; session revoked", extra={"session_id": str(row["id"])})
-            await self._publish_revocations([row["id"]])
-            raise Unauthorized("The refresh token was used before; the session has been ended.")
-        return self._pair(row, refresh_token)
+                await store.mark_refresh_token_used(conn, token_hash, refresh_token_hash(refresh_token),
+                                                    seal_successor(token, pair))
+                return pair
+            if await self._retry_in_grace(conn, row):
+                return open_successor(token, row["successor_sealed"])
+            # Someone holds an old token: whoever it is, this session cannot be trusted.
+            await store.revoke_session(conn, row["id"], "refresh token reused")
+        log.warning("refresh token reused; session revoked", extra={"session_id": str(row["id"])})
+        await self._publish_revocations([row["id"]])
+        raise Unauthorized("The refresh token was used before; the session has been ended.")
+
+    async def _retry_in_grace(self, conn, row) -> bool:
+        """A used token presented again soon, while its successor is still unused: the
+        client lost the answer and retries (not a thief who got in later)."""
+        if row["successor_sealed"] is None:
+            return False
+        in_grace = datetime.now(UTC) - row["used_at"] <= timedelta(seconds=self.settings.refresh_grace_s)
+        return in_grace and await store.refresh_token_unused(conn, row["successor_hash"])
 
     async def logout(self, user: Principal) -> None:
         session_id = uuid.UUID(user.session_id)

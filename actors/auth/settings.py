@@ -22,6 +22,9 @@ class AuthSettings(CommonSettings):
     previous_public_key_file: Path | None = None
     access_token_ttl_s: int = 15 * 60
     refresh_token_ttl_s: int = 30 * 24 * 3600
+    # A retry of the same refresh within this many seconds, before the new refresh token was
+    # used, gets the same new pair (its answer was lost); any other reuse ends the session.
+    refresh_grace_s: float = Field(10, ge=0)
     bcrypt_rounds: int = 12
     # bcrypt hashes at once per replica; more wait their turn, so a flood of logins takes
     # this many cores at most and leaves the rest to the requests that need microseconds.

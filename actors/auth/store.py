@@ -89,15 +89,28 @@ async def insert_refresh_token(conn: asyncpg.Connection, token_hash: str, sessio
 async def claim_refresh_token(conn: asyncpg.Connection, token_hash: str) -> asyncpg.Record | None:
     """The token's row and its session, locked, before marking it used."""
     return await conn.fetchrow(
-        """SELECT t.used_at, s.*, u.email_verified_at IS NOT NULL AS email_verified
+        """SELECT t.used_at, t.successor_hash, t.successor_sealed, s.*,
+                  u.email_verified_at IS NOT NULL AS email_verified
            FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id LEFT JOIN users u ON u.id = s.user_id
            WHERE t.token_hash = $1 FOR UPDATE OF t, s""",
         token_hash,
     )
 
 
-async def mark_refresh_token_used(conn: asyncpg.Connection, token_hash: str) -> None:
-    await conn.execute("UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1", token_hash)
+async def mark_refresh_token_used(
+    conn: asyncpg.Connection, token_hash: str, successor_hash: str, successor_sealed: bytes
+) -> None:
+    await conn.execute(
+        """UPDATE refresh_tokens SET used_at = now(), successor_hash = $2, successor_sealed = $3
+           WHERE token_hash = $1""",
+        token_hash, successor_hash, successor_sealed,
+    )
+
+
+async def refresh_token_unused(conn: asyncpg.Connection, token_hash: str) -> bool:
+    """Whether the token exists and was never used. (Using it locks its session row, which
+    the caller holds: the answer cannot change before the caller's transaction ends.)"""
+    return bool(await conn.fetchval("SELECT used_at IS NULL FROM refresh_tokens WHERE token_hash = $1", token_hash))
 
 
 async def mark_email_verified(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:

@@ -63,8 +63,13 @@ def customer_view(flt: store.OrderFilter, user: Principal) -> store.OrderFilter:
     return dataclasses.replace(flt, email=None, owner=store.Owner(user.verified_email if account else None, account))
 
 
-def _not_found(what: str) -> NotFound:
-    return NotFound(f"No order {what}.")
+# One answer for a missing order and for one the caller may not see, whatever was asked
+# (id, number): it must not tell which, nor echo an internal id.
+NO_SUCH_ORDER = "No such order."
+
+
+def order_not_found() -> NotFound:
+    return NotFound(NO_SUCH_ORDER)
 
 
 class OrdersService:
@@ -100,14 +105,14 @@ class OrdersService:
         async with self._connection() as conn:
             order = await store.get_order(conn, order_id)
         if order is None:
-            raise _not_found(f"with id {order_id}")
+            raise order_not_found()
         return order
 
     async def get_by_number(self, number: str) -> Order:
         async with self._connection() as conn:
             order = await store.get_order_by_number(conn, number)
         if order is None:
-            raise _not_found(f"with number {number}")
+            raise order_not_found()
         return order
 
     async def find_for_customer(self, number: str, email: str) -> uuid.UUID | None:
@@ -155,7 +160,7 @@ class OrdersService:
         async with self._connection() as conn, conn.transaction():
             current = await store.get_order(conn, order_id, for_update=True)
             if current is None:
-                raise _not_found(f"with id {order_id}")
+                raise order_not_found()
             if expected_version is not None and current.version != expected_version:
                 raise StaleVersion(
                     f"You sent version {expected_version}, the order is at version {current.version}.",
@@ -173,7 +178,7 @@ class OrdersService:
         async with self._connection() as conn:
             rows = await store.history(conn, order_id)
         if not rows:
-            raise _not_found(f"with id {order_id}")
+            raise order_not_found()
         return [HistoryEntry(**dict(r)) for r in rows]
 
     async def outbox_backlog(self) -> int:

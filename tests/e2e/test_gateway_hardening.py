@@ -247,3 +247,21 @@ def test_a_body_larger_than_nginx_buffers_reaches_the_service(client):
     response = client.post("/orders", json={**ORDER, "items": items})
     assert len(response.request.content) > 32 * 1024
     assert response.status_code == 201, response.text[:300]
+
+
+def test_openapi_types_the_answers_of_stats_me_and_roles(anonymous):
+    def success_schema(service: str, path: str, method: str = "get") -> dict:
+        document = anonymous.get(f"/{service}/openapi.json").json()
+        schema = document["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+        name = schema["$ref"].rsplit("/", 1)[1]
+        return document["components"]["schemas"][name]
+
+    assert {"from", "to", "orders", "revenue", "trend", "top_products"} <= set(success_schema("analytics", "/stats")["properties"])
+    assert {"roles", "email", "order_id"} <= set(success_schema("auth", "/me")["properties"])
+    for method in ("get", "put"):
+        assert set(success_schema("auth", "/users/{user_id}/roles", method)["properties"]) == {"roles"}
+
+
+def test_me_still_answers_as_before(client):
+    me = client.get("/auth/me").json()
+    assert set(me) == {"id", "email", "name", "roles", "email_verified"} and "admin" in me["roles"]

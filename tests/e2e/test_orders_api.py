@@ -169,12 +169,12 @@ def test_request_id_is_kept_and_echoed_once(client):
     assert len(generated) == 1 and generated[0]
 
 
-def test_health_ready_and_metrics(client):
+def test_health_ready_and_metrics(client, stack):
     assert client.get("/orders/health").json()["status"] == "ok"
     ready = client.get("/orders/ready").json()
     assert ready["status"] == "ready" and ready["checks"]["postgresql"]["status"] == "ok"
     create(client)
-    metrics = client.get("/orders/metrics").text
+    metrics = client.get(f"{stack.settings.serve_url}/orders/metrics").text  # not on the public gateway
     assert "orderflow_orders_created_total" in metrics
     assert "orderflow_http_requests_total" in metrics
 

@@ -176,3 +176,44 @@ async def test_mail_waits_while_the_smtp_server_is_down(world):
     token = await world.link_token(address)
     assert (await world.http.post("/auth/verify-email", json={"token": token})).status_code == 200
     await wait_until(lambda: world.auth.pool.fetchval("SELECT count(*) = 0 FROM mail_outbox"), what="empty outbox")
+
+
+async def test_someone_elses_order_and_a_missing_one_get_one_404(world):
+    """Issue 10, item 3: the answer must not tell an existing number from a missing one,
+    nor name an internal id."""
+    theirs, _ = await world.orders.create(new_order(unique_email("them")), by="guest")
+    address = unique_email("prober")
+    customer = bearer(await world.verified_account(address))
+    answers = {}
+    for what, path in {
+        "their number": f"/orders/by-number/{theirs.number}",
+        "a missing number": "/orders/by-number/ORD-2026-999999999",
+        "their id": f"/orders/{theirs.id}",
+        "a missing id": "/orders/00000000-0000-4000-8000-000000000000",
+        "not an id": "/orders/not-an-id",
+        "their history": f"/orders/{theirs.id}/history",
+    }.items():
+        response = await world.http.get(path, headers=customer)
+        assert response.status_code == 404, (what, response.text)
+        body = response.json()
+        assert str(theirs.id) not in body["detail"] + body["title"], what  # `instance` is the path asked
+        answers[what] = (body["type"], body["title"], body["detail"])
+    assert len(set(answers.values())) == 1, answers
+
+
+async def test_token_responses_are_never_cached(world):
+    """Issue 10, item 8: every answer that carries tokens says no-store."""
+    address = unique_email("cache")
+    await world.verified_account(address)
+    order, _ = await world.orders.create(new_order(address), by="guest")
+    responses = {
+        "password login": await world.http.post("/auth/login", json={"email": address, "password": PASSWORD}),
+        "order-number login": await world.http.post("/auth/login", json={"order_number": order.number,
+                                                                         "email": address}),
+    }
+    responses["refresh"] = await world.http.post(
+        "/auth/refresh", json={"refresh_token": responses["password login"].json()["refresh_token"]})
+    for what, response in responses.items():
+        assert response.status_code == 200, what
+        assert response.headers.get("cache-control") == "no-store", what
+        assert response.headers.get("pragma") == "no-cache", what

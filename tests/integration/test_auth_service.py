@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from actors.auth.domain import OrderLogin, Registration, StaffLogin, access_claims
+from actors.auth.domain import OrderLogin, Registration, StaffLogin, access_claims, refresh_token_hash
 from actors.auth.keys import SigningKeys
 import actors.auth.service
 from actors.auth.service import AuthService
@@ -115,16 +115,44 @@ async def test_register_login_me_refresh_logout(auth, keys):
         await auth.refresh(renewed.refresh_token)
 
 
-async def test_reusing_a_refresh_token_ends_the_session(auth, keys):
+async def test_reusing_a_refresh_token_after_its_successor_was_used_ends_the_session(auth, keys):
     _, address = await registered(auth)
     pair = await auth.login(StaffLogin(email=address, password=PASSWORD), "10.0.0.2")
     renewed = await auth.refresh(pair.refresh_token)
+    newest = await auth.refresh(renewed.refresh_token)  # the legitimate holder moved on
     with pytest.raises(Unauthorized, match="used before"):
         await auth.refresh(pair.refresh_token)  # the stolen copy
     with pytest.raises(InvalidToken):
+        await verifier_for(auth, keys).verify(newest.access_token)
+    with pytest.raises(Unauthorized):
+        await auth.refresh(newest.refresh_token)  # the legitimate holder is out too
+
+
+async def test_a_retried_refresh_within_the_grace_gets_the_same_pair(auth, keys):
+    """Issue 10, item 12: the answer to a refresh was lost; the client sends it again."""
+    _, address = await registered(auth)
+    pair = await auth.login(StaffLogin(email=address, password=PASSWORD), "10.0.0.2")
+    renewed, retried, again = [await auth.refresh(pair.refresh_token) for _ in range(3)]
+    assert retried == renewed == again
+    await verifier_for(auth, keys).verify(renewed.access_token)  # the session lives
+    newest = await auth.refresh(renewed.refresh_token)
+    await verifier_for(auth, keys).verify(newest.access_token)
+
+
+async def test_a_retry_after_the_grace_ends_the_session(auth, auth_pool, keys):
+    _, address = await registered(auth)
+    pair = await auth.login(StaffLogin(email=address, password=PASSWORD), "10.0.0.2")
+    renewed = await auth.refresh(pair.refresh_token)
+    await auth_pool.execute(
+        "UPDATE refresh_tokens SET used_at = used_at - make_interval(secs => $2) WHERE token_hash = $1",
+        refresh_token_hash(pair.refresh_token), auth.settings.refresh_grace_s + 1,
+    )
+    with pytest.raises(Unauthorized, match="used before"):
+        await auth.refresh(pair.refresh_token)
+    with pytest.raises(InvalidToken):
         await verifier_for(auth, keys).verify(renewed.access_token)
     with pytest.raises(Unauthorized):
-        await auth.refresh(renewed.refresh_token)  # the legitimate holder is out too
+        await auth.refresh(renewed.refresh_token)
 
 
 async def test_changing_roles_ends_the_users_sessions(auth, keys):
