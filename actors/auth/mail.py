@@ -100,6 +100,8 @@ class MailOutbox:
         self.poll_s = poll_s
         self.max_backoff_s = max_backoff_s
         self._wake = wake
+        # False from a failed attempt to reach the SMTP server until one succeeds (readiness).
+        self.smtp_ok = True
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -131,6 +133,7 @@ class MailOutbox:
                     await store.mail_failed(conn, row["id"], f"{exc.__class__.__name__}: {exc}")
             else:
                 await store.mail_sent(conn, row["id"])
+        self.smtp_ok = failure is None
         if failure is not None:
             raise failure
         return True

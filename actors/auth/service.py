@@ -293,6 +293,11 @@ class AuthService:
             row = await store.session(conn, uuid.UUID(session_id))
         return row is None or row["revoked_at"] is not None
 
+    async def mail_waiting(self) -> int:
+        """Mails queued and not yet accepted by the SMTP server."""
+        async with self._connection() as conn:
+            return await store.mail_waiting(conn)
+
     async def republish_revocations(self) -> int:
         """Copy recent revocations from PostgreSQL to Redis (after a Redis outage, a logout
         may be recorded only in the database)."""

@@ -155,6 +155,10 @@ async def next_mail(conn: asyncpg.Connection) -> asyncpg.Record | None:
     )
 
 
+async def mail_waiting(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM mail_outbox")
+
+
 async def mail_sent(conn: asyncpg.Connection, mail_id: int) -> None:
     await conn.execute("DELETE FROM mail_outbox WHERE id = $1", mail_id)
 

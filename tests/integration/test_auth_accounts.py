@@ -172,10 +172,15 @@ async def test_mail_waits_while_the_smtp_server_is_down(world):
 
     await wait_until(failed_once, timeout_s=15, what="a failed attempt to send")
     assert world.sink.to(address) == []
+    ready = await world.http.get("/auth/ready")
+    assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+    assert ready.json()["checks"]["smtp"]["status"] == "degraded"
     world.sink.start()
     token = await world.link_token(address)
     assert (await world.http.post("/auth/verify-email", json={"token": token})).status_code == 200
     await wait_until(lambda: world.auth.pool.fetchval("SELECT count(*) = 0 FROM mail_outbox"), what="empty outbox")
+    ready = (await world.http.get("/auth/ready")).json()
+    assert ready["checks"]["smtp"] == {"status": "ok", "required": False, "mail_waiting": 0}
 
 
 async def test_someone_elses_order_and_a_missing_one_get_one_404(world):

@@ -161,7 +161,8 @@ async def test_auth_ready_when_everything_answers(auth_env):
     _, serve = auth_env
     server = await serve(auth_api, "/auth")
     async with httpx.AsyncClient(base_url=server.url) as client:
-        body = await ready_body(client, "/auth/ready", status="ready", expected={"postgresql": "ok", "redis": "ok"})
+        body = await ready_body(client, "/auth/ready", status="ready",
+                                expected={"postgresql": "ok", "redis": "ok", "smtp": "ok"})
     assert body["service"] == "auth"
 
 
@@ -171,7 +172,7 @@ async def test_auth_without_redis_is_degraded(auth_env, monkeypatch):
     server = await serve(auth_api, "/auth")
     async with httpx.AsyncClient(base_url=server.url) as client:
         body = await ready_body(client, "/auth/ready", status="degraded",
-                                expected={"postgresql": "ok", "redis": "degraded"})
+                                expected={"postgresql": "ok", "redis": "degraded", "smtp": "ok"})
     assert body["checks"]["redis"]["required"] is False
 
 
