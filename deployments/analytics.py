@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.serve import Application
 
-from actors.analytics.domain import DEFAULT_TOP, Granularity, StatsQuery
+from actors.analytics.domain import DEFAULT_TOP, FIRST_DAY, LAST_DAY, Granularity, StatsQuery
 from actors.analytics.frame import Watermark
 from actors.analytics.periods import ReportPeriod, report_window
 from actors.analytics.reports import ReportInfo
@@ -22,6 +22,7 @@ from actors.common.errors import Unprocessable
 from actors.common.logging import configure_logging, get_logger
 from actors.common.redis import create_redis
 from actors.common.security import STAFF, require_roles
+from actors.common.timestamps import Day
 from deployments.http import CurrentUser, NotReady, create_service_api, create_verifier, readiness
 
 log = get_logger("analytics")
@@ -108,8 +109,12 @@ class ReportEntry(BaseModel):
 
 def stats_query(first: date | None, last: date | None, granularity: Granularity, top: int) -> StatsQuery:
     """Both days included, UTC; without them, the last 30 days up to today."""
+    for day, name in ((first, "from"), (last, "to")):
+        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+            raise Unprocessable(f"`{name}` must be a day from {FIRST_DAY} to {LAST_DAY}.",
+                                errors=[{"loc": ["query", name]}])
     last = last or datetime.now(UTC).date()
-    first = first or last - timedelta(days=DEFAULT_RANGE_DAYS - 1)
+    first = first or max(FIRST_DAY, last - timedelta(days=DEFAULT_RANGE_DAYS - 1))
     if first > last:
         raise Unprocessable(f"`from` ({first}) is after `to` ({last}).", errors=[{"loc": ["query", "from"]}])
     if (last - first).days + 1 > MAX_RANGE_DAYS:
@@ -190,8 +195,8 @@ class StatsDocument(BaseModel):
 async def stats(
     analytics: Analytics,
     user: CurrentUser,
-    first: Annotated[date | None, Query(alias="from", description="First day, included (UTC)")] = None,
-    last: Annotated[date | None, Query(alias="to", description="Last day, included (UTC)")] = None,
+    first: Annotated[Day | None, Query(alias="from", description="First day, included (UTC), YYYY-MM-DD")] = None,
+    last: Annotated[Day | None, Query(alias="to", description="Last day, included (UTC), YYYY-MM-DD")] = None,
     granularity: Granularity = Granularity.DAY,
     top: Annotated[int, Query(ge=1, le=MAX_TOP)] = DEFAULT_TOP,
 ) -> dict:

@@ -8,6 +8,8 @@
 
 Money is summed in integer minor units, so no float ever touches it, and it is never added
 across currencies: revenue, average order value and product revenue are per currency.
+Sums are exact however large: int64 while no sum can pass 2**63 - 1, Python ints beyond
+(`sums_by`); a wrapped, negative revenue is never shown.
 Cancelled orders are counted (orders, by_status, trend) but earn no revenue.
 """
 
@@ -23,6 +25,11 @@ STATUSES = ("new", "paid", "picking", "packed", "shipped", "delivered", "cancell
 CANCELLED = "cancelled"
 MINOR_PER_MAJOR = 100  # orders carry two decimals in every currency (numeric(12, 2))
 DEFAULT_TOP = 10
+INT64_MAX = int(np.iinfo(np.int64).max)
+# The days a query may name: no order is older than the Unix epoch, and the day after the
+# range, and the start of the week or month after its last one, must still be dates.
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(9998, 12, 31)
 
 
 class Granularity(StrEnum):
@@ -142,19 +149,45 @@ def top_statuses(by_status: dict[str, int], limit: int | None = None) -> list[tu
     return ranked[:limit] if limit is not None else ranked
 
 
+def sums_by(slots: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
+    """`sums[k]` = the sum of `values[slots == k]`, exact. In int64 when no sum can pass
+    2**63 - 1 (n values of at most m each: n * m fits); otherwise each value is split into
+    its high and low 32 bits, both summed in int64 (exact for fewer than 2**31 rows), and
+    the sums are Python ints (an object array)."""
+    values = values.astype(np.int64, copy=False)
+    sums = np.zeros(size, dtype=np.int64)
+    if len(values) == 0:
+        return sums
+    peak = max(int(values.max()), -int(values.min()))
+    if len(values) * peak <= INT64_MAX:
+        np.add.at(sums, slots, values)
+        return sums
+    high, low = sums, np.zeros(size, dtype=np.int64)
+    np.add.at(high, slots, values >> 32)
+    np.add.at(low, slots, values & 0xFFFFFFFF)
+    return np.array([(int(h) << 32) + int(l) for h, l in zip(high, low)], dtype=object)
+
+
+def _earning_per_currency(orders: pd.DataFrame) -> list[tuple[str, int, int]]:
+    """(currency, sum of totals, number of orders) over the earning orders, per currency
+    that has one, in currency order."""
+    paying = earning(orders)
+    currencies = paying["currency"].cat.categories
+    codes = paying["currency"].cat.codes.to_numpy()
+    counts = np.bincount(codes, minlength=len(currencies))
+    sums = sums_by(codes, paying["total_minor"].to_numpy(), len(currencies))
+    return sorted((str(c), int(sums[k]), int(counts[k])) for k, c in enumerate(currencies) if counts[k])
+
+
 def revenue_by_currency(orders: pd.DataFrame) -> dict[str, int]:
     """Sum of totals per currency, cancelled orders excluded; currencies without an earning
     order are left out."""
-    paying = earning(orders)
-    sums = paying.groupby("currency", observed=True)["total_minor"].sum()
-    return {str(c): int(v) for c, v in sorted(sums.items())}
+    return {currency: total for currency, total, _ in _earning_per_currency(orders)}
 
 
 def average_order_value(orders: pd.DataFrame) -> dict[str, int]:
     """Mean total per currency over the earning orders, in minor units rounded half up."""
-    paying = earning(orders)
-    grouped = paying.groupby("currency", observed=True)["total_minor"].agg(["sum", "count"])
-    return {str(c): _divide_half_up(int(row["sum"]), int(row["count"])) for c, row in sorted(grouped.iterrows())}
+    return {currency: _divide_half_up(total, count) for currency, total, count in _earning_per_currency(orders)}
 
 
 def _divide_half_up(total: int, count: int) -> int:
@@ -204,8 +237,7 @@ def trend(orders: pd.DataFrame, start: datetime, end: datetime, granularity: Gra
     currencies = orders["currency"].cat.categories
     paying = orders["status"].to_numpy() != CANCELLED
     cell = index[paying] * len(currencies) + orders["currency"].cat.codes.to_numpy()[paying]
-    revenue = np.zeros(len(periods) * len(currencies), dtype=np.int64)
-    np.add.at(revenue, cell, orders["total_minor"].to_numpy()[paying])  # integer sums: exact
+    revenue = sums_by(cell, orders["total_minor"].to_numpy()[paying], len(periods) * len(currencies))
     revenue = revenue.reshape(len(periods), len(currencies))
     earned = np.zeros((len(periods), len(currencies)), dtype=bool)
     earned.reshape(-1)[cell] = True
@@ -243,17 +275,14 @@ def earning_lines(orders: pd.DataFrame, items: pd.DataFrame, all_orders_count: i
 def product_totals(lines: pd.DataFrame) -> ProductTotals:
     sku_codes = lines["sku"].cat.codes.to_numpy()
     skus = lines["sku"].cat.categories
-    quantity = np.zeros(len(skus), dtype=np.int64)
-    np.add.at(quantity, sku_codes, lines["quantity"].to_numpy())
+    quantity = sums_by(sku_codes, lines["quantity"].to_numpy(), len(skus))
     revenue: dict[str, np.ndarray] = {}
     currency_codes = lines["currency"].cat.codes.to_numpy()
     totals = lines["line_total_minor"].to_numpy()
     for code, currency in enumerate(lines["currency"].cat.categories):
         mine = currency_codes == code
         if mine.any():
-            sums = np.zeros(len(skus), dtype=np.int64)
-            np.add.at(sums, sku_codes[mine], totals[mine])
-            revenue[str(currency)] = sums
+            revenue[str(currency)] = sums_by(sku_codes[mine], totals[mine], len(skus))
     # A product's name as its latest order line spells it (lines are in arrival order).
     last_line = np.full(len(skus), -1, dtype=np.int64)
     np.maximum.at(last_line, sku_codes, np.arange(len(sku_codes)))

@@ -80,12 +80,31 @@ async def test_stats_need_staff(client, headers, status):
 @pytest.mark.parametrize("params", [
     {"from": "2026-13-01"}, {"to": "yesterday"}, {"granularity": "year"}, {"top": "0"}, {"top": "101"},
     {"from": "2026-03-02", "to": "2026-03-01"}, {"from": "2000-01-01", "to": "2026-01-01"},
+    # the ends of the calendar (date arithmetic overflowed: 500s)
+    {"to": "0001-01-01"}, {"from": "9999-12-31", "to": "9999-12-31"},
+    {"from": "9999-12-01", "to": "9999-12-31", "granularity": "month"},
+    {"from": "9999-12-20", "to": "9999-12-31", "granularity": "week"}, {"from": "0001-01-01", "to": "0001-01-02"},
+    # days as YYYY-MM-DD only (a number was taken as Unix time)
+    {"to": "0"}, {"from": "0", "to": "1"}, {"to": "2026-03-01T00:00:00"}, {"to": "20260301"},
+    {"to": "\u0662\u0660\u0662\u0666-03-01"}, {"to": " 2026-03-01"},
 ])
 async def test_bad_stats_queries_are_422_problems(client, params):
     response = await client.get("/stats", params=params, headers=auth("admin"))
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["type"] == "urn:orderflow:problem:validation-error"
+
+
+@pytest.mark.parametrize("granularity", ["day", "week", "month"])
+@pytest.mark.parametrize(("first", "last"), [("9998-12-01", "9998-12-31"), ("1970-01-01", "1970-01-31"),
+                                             (None, "1970-01-05")])
+async def test_stats_at_the_ends_of_the_accepted_days(client, granularity, first, last):
+    params = {"to": last, "granularity": granularity} | ({"from": first} if first else {})
+    response = await client.get("/stats", params=params, headers=auth("admin"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["orders"] == 0 and body["trend"] and body["to"].startswith(
+        (datetime.fromisoformat(last + "T00:00:00+00:00") + timedelta(days=1)).date().isoformat())
 
 
 async def test_admin_makes_a_report_staff_list_and_read_it(client):

@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from actors.analytics.domain import (
+    INT64_MAX,
+    MINOR_PER_MAJOR,
     STATUSES,
     Granularity,
     StatsQuery,
@@ -21,11 +23,13 @@ from actors.analytics.domain import (
     periods_between,
     product_totals,
     revenue_by_currency,
+    sums_by,
     top_products,
     top_products_by_revenue,
     top_statuses,
     trend,
 )
+from actors.common.money import MAX_ORDER_TOTAL
 
 
 def at(day: int, hour: int = 12, month: int = 3) -> datetime:
@@ -225,3 +229,49 @@ def test_full_stats_of_march(march):
 @pytest.mark.parametrize(("minor", "text"), [(0, "0.00"), (5, "0.05"), (24990, "249.90"), (-150, "-1.50")])
 def test_format_money(minor, text):
     assert format_money(minor) == text
+
+
+# --- sums past int64 -----------------------------------------------------------------------
+
+
+def test_sums_by_is_exact_whatever_the_values():
+    rng = np.random.default_rng(20261129)
+    for size in (1, 2, 5):
+        values = rng.integers(np.iinfo(np.int64).min, np.iinfo(np.int64).max, 1000, dtype=np.int64, endpoint=True)
+        slots = rng.integers(0, size, 1000)
+        sums = sums_by(slots, values, size)
+        assert [int(v) for v in sums] == [sum(int(v) for v in values[slots == k]) for k in range(size)]
+    assert list(sums_by(np.array([0, 0, 1]), np.array([INT64_MAX, INT64_MAX, 1]), 2)) == [2 * INT64_MAX, 1]
+    assert sums_by(np.array([], dtype=np.int64), np.array([], dtype=np.int64), 3).tolist() == [0, 0, 0]
+
+
+def test_the_two_isk_orders_that_wrapped_to_a_negative_revenue_are_summed_exactly():
+    """Issue 10: two guest orders of 500 lines x 10,000 x 9,999,999,999.99 ISK showed a
+    revenue of -84,467,440,737,195,516.16. The Orders API now refuses such an order; orders
+    taken before are still summed exactly."""
+    line = 10_000 * 999_999_999_999
+    total = 500 * line
+    orders, items = frames([("paid", "ISK", total, at(2)), ("new", "ISK", total, at(3))],
+                           [(n, "X", "X", 10_000, 999_999_999_999) for n in (0, 1) for _ in range(500)])
+    stats = compute_stats(orders, items, MARCH)
+    assert format_money(stats.revenue_minor["ISK"]) == "99999999999900000.00"
+    assert format_money(stats.average_order_value_minor["ISK"]) == "49999999999950000.00"
+    assert [format_money(t.revenue_minor["ISK"]) for t in stats.trend if t.revenue_minor] == [
+        "49999999999950000.00", "49999999999950000.00"]
+    [product] = stats.top_products
+    assert product.quantity == 2 * 500 * 10_000 and product.revenue_minor == {"ISK": 2 * total}
+
+
+def test_stats_of_more_max_orders_than_int64_sums_hold_are_exact():
+    most = int(MAX_ORDER_TOTAL * MINOR_PER_MAJOR)
+    count = INT64_MAX // most + 1_000  # 9,223,372 orders at the limit fit in int64; these do not
+    orders = pd.DataFrame({
+        "status": pd.Categorical.from_codes(np.full(count, STATUSES.index("paid"), dtype=np.int8), categories=STATUSES),
+        "currency": pd.Categorical.from_codes(np.zeros(count, dtype=np.int8), categories=["ISK"]),
+        "total_minor": np.full(count, most, dtype=np.int64),
+        "created_at": pd.to_datetime(np.full(count, 1_772_452_800_000_000), unit="us", utc=True),  # 2026-03-02
+    })
+    stats = compute_stats(orders, empty_items(), MARCH)
+    assert stats.revenue_minor == {"ISK": count * most} and count * most > INT64_MAX
+    assert stats.average_order_value_minor == {"ISK": most}
+    assert sum(t.revenue_minor.get("ISK", 0) for t in stats.trend) == count * most
