@@ -18,7 +18,7 @@ import actors.auth.service
 from actors.auth.service import AuthService
 from actors.auth.settings import MIGRATIONS, AuthSettings
 from actors.common.db import create_pool, drop_database, ensure_database, migrate
-from actors.common.errors import TooManyRequests, Unauthorized
+from actors.common.errors import Unauthorized
 from actors.common.redis import create_redis
 from actors.common.security import InvalidToken, RedisSessionCheck, TokenVerifier
 from actors.orders.service import OrdersService
