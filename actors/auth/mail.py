@@ -42,7 +42,9 @@ def verification_mail(recipient: str, public_url: str, token: str, ttl_s: int) -
         "Open this link to confirm that this address is yours; after that your account shows\n"
         "the orders placed with it:\n\n"
         f"  {public_url.rstrip('/')}/verify-email?token={token}\n\n"
-        f"The link works once, for {_hours(ttl_s)}. If you did not register, ignore this mail.\n"
+        f"The link works once, for {_hours(ttl_s)}.\n\n"
+        "If you did not register, do not open the link: it would give whoever registered your\n"
+        "address access to the orders placed with it. Just ignore this mail.\n"
     ))
 
 

@@ -167,8 +167,22 @@ class AuthService:
                                        datetime.now(UTC) + timedelta(seconds=ttl_s))
         return token
 
-    @staticmethod
-    async def _queue_mail(conn, mail: Mail) -> None:
+    async def _queue_mail(self, conn, mail: Mail) -> None:
+        """Queue `mail`, unless its address already got `mail_per_address` mails within
+        `mail_window_s`: register and password-reset must not let anyone flood a mailbox.
+        Either way the caller's answer is the same."""
+        key = f"{self.settings.redis_namespace}:auth:mail:{mail.recipient.casefold()}"
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, self.settings.mail_window_s, nx=True)
+                sent, _ = await pipe.execute()
+        except REDIS_ERRORS as exc:
+            log.warning("mail not counted per address (%s); sending it", exc)
+            sent = 0
+        if sent > self.settings.mail_per_address:
+            log.warning("mail to one address over its hourly bound; not sent", extra={"subject": mail.subject})
+            return
         await store.enqueue_mail(conn, mail.recipient, mail.subject, mail.body)
 
     async def bootstrap_admin(self) -> bool:

@@ -57,6 +57,10 @@ class AuthSettings(CommonSettings):
     # The mail outbox is sent at once; while SMTP fails it retries with a doubling delay up to
     # mail_retry_max_s, and looks for mail queued by other replicas every mail_poll_s.
     mail_poll_s: float = Field(5, gt=0)
+    # At most this many mails to one address per mail_window_s (register and password reset
+    # answer the same either way), so nobody can flood a mailbox through them.
+    mail_per_address: int = Field(5, ge=1)
+    mail_window_s: int = Field(3600, ge=1)
     mail_retry_max_s: float = Field(300, gt=0)
     bootstrap_admin_email: str | None = None
     bootstrap_admin_password: str | None = None

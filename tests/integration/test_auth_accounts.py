@@ -222,3 +222,12 @@ async def test_token_responses_are_never_cached(world):
         assert response.status_code == 200, what
         assert response.headers.get("cache-control") == "no-store", what
         assert response.headers.get("pragma") == "no-cache", what
+
+
+async def test_nobody_can_flood_a_mailbox_through_register_and_reset(world):
+    address = unique_email("flooded")
+    for _ in range(4):
+        assert (await world.register(address)).status_code == 202
+        assert (await world.http.post("/auth/password-reset", json={"email": address})).status_code == 202
+    await wait_until(lambda: world.auth.pool.fetchval("SELECT count(*) = 0 FROM mail_outbox"), what="empty outbox")
+    assert len(world.sink.to(address)) == world.auth.settings.mail_per_address == 5
