@@ -16,7 +16,8 @@ EventType = Literal["order.created", "order.status_changed"]
 OrderStatus = Literal["new", "paid", "picking", "packed", "shipped", "delivered", "cancelled"]
 # items_count is the number of units: at most 500 lines of 10,000 (the Orders API's bounds).
 MAX_ITEMS_COUNT = 500 * 10_000
-OrderNumber = Annotated[str, StringConstraints(pattern=r"^ORD-[0-9]{4}-[0-9]{6,12}$")]
+ORDER_NUMBER_PATTERN = r"^ORD-[0-9]{4}-[0-9]{6,12}$"  # ORD-2026-000042 (six digits, more past 999,999)
+OrderNumber = Annotated[str, StringConstraints(pattern=ORDER_NUMBER_PATTERN)]
 
 
 class OrderEventData(BaseModel):

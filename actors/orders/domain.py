@@ -1,5 +1,6 @@
 """The order model and its rules: statuses, transitions, money, validation. No I/O."""
 
+import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -9,6 +10,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 from actors.common.errors import Conflict, Unprocessable
+from actors.common.events import ORDER_NUMBER_PATTERN
 from actors.common.money import MAX_ORDER_TOTAL, MONEY_QUANT, Currency, Money
 from actors.common.text import Name
 
@@ -125,3 +127,8 @@ def order_total(items: list[Item]) -> Decimal:
 
 def order_number(year: int, sequence: int) -> str:
     return f"ORD-{year}-{sequence:06d}"
+
+
+def is_order_number(text: str) -> bool:
+    """Whether `text` could be an order number (anything else, a NUL say, is no order's)."""
+    return re.fullmatch(ORDER_NUMBER_PATTERN, text) is not None

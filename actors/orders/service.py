@@ -23,6 +23,7 @@ from actors.orders.domain import (
     StaleVersion,
     Status,
     check_transition,
+    is_order_number,
     order_number,
 )
 from actors.orders.metrics import ORDERS_CREATED, STATUS_CHANGES
@@ -109,6 +110,8 @@ class OrdersService:
         return order
 
     async def get_by_number(self, number: str) -> Order:
+        if not is_order_number(number):  # PostgreSQL text cannot even hold a NUL: no query
+            raise order_not_found()
         async with self._connection() as conn:
             order = await store.get_order_by_number(conn, number)
         if order is None:

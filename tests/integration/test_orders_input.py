@@ -110,3 +110,12 @@ async def test_a_forged_cursor_at_the_ends_of_the_calendar_is_400(client, moment
     cursor = base64.urlsafe_b64encode(f"{moment}|{uuid.uuid4()}".encode()).decode().rstrip("=")
     problem = assert_problem(await client.get("/orders", params={"cursor": cursor}), 400)
     assert problem["type"] == "urn:orderflow:problem:bad-request"
+
+
+@pytest.mark.parametrize("number", ["ORD-2026-000001%00", "%00", "ORD-2026-000001%0A", "x" * 300])
+async def test_a_number_no_order_can_have_is_the_same_404_as_a_missing_one(client, number):
+    placed = (await client.post("/orders", json=order())).json()["number"]
+    missing = assert_problem(await client.get("/orders/by-number/ORD-2026-999999"), 404)
+    for asked in (number, number.replace("ORD-2026-000001", placed)):
+        refused = assert_problem(await client.get(f"/orders/by-number/{asked}"), 404)
+        assert refused["detail"] == missing["detail"] and refused["type"] == missing["type"]

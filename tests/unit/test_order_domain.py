@@ -19,6 +19,7 @@ from actors.orders.domain import (
     Status,
     allowed_next,
     check_transition,
+    is_order_number,
     order_number,
     order_total,
 )
@@ -354,6 +355,13 @@ def test_unit_price_that_the_database_cannot_store_is_refused(price):
 def test_order_numbers(year, sequence, number):
     assert order_number(year, sequence) == number
     assert re.fullmatch(r"ORD-\d{4}-\d{6,}", order_number(year, sequence))
+
+
+@pytest.mark.parametrize("text", ["ORD-2026-000001\x00", "\x00", "ORD-2026-000001\n", "ORD-2026-00001",
+                                  "ORD-\u0662\u0660\u0662\u0666-000001", "ord-2026-000001", "ORD-2026-" + "1" * 13])
+def test_what_is_not_an_order_number(text):
+    assert not is_order_number(text)
+    assert is_order_number(order_number(2026, 1)) and is_order_number(order_number(2026, 10**12 - 1))
 
 
 def test_order_numbers_are_distinct_per_sequence():
