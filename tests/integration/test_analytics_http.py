@@ -160,3 +160,21 @@ async def test_health_and_ready(client):
     assert ready.status_code == 200
     orders = ready.json()["checks"]["orders"]
     assert orders["status"] == "ok" and orders["orders_loaded"] == 2
+
+
+async def test_stats_of_orders_at_the_per_order_limit_are_exact(service, redis, redis_namespace, tmp_path):
+    """Orders at the Orders API's limit, through the real sync into the frame and out as
+    JSON: every figure to the cent (money is never a float, never wrapped)."""
+    for quantity, price in [(1, "9999999999.99"), (3, "3333333333.33"), (9, "1111111111.11")]:  # each at the limit
+        await service.create(new_order(quantity=quantity, price=price, currency="ISK"), by="test")
+    analytics = make_analytics(OrdersServiceSource(service), redis, redis_namespace, tmp_path / "reports")
+    await analytics.refresh()
+    api.state.analytics = analytics
+    api.state.verifier = StubVerifier()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://test") as client:
+        response = await client.get("/stats", params={"from": today(), "to": today()}, headers=auth("admin"))
+    body = response.json()
+    assert body["revenue"] == {"ISK": "29999999999.97"}
+    assert body["average_order_value"] == {"ISK": "9999999999.99"}
+    assert body["trend"] == [{"period": today(), "orders": 3, "revenue": {"ISK": "29999999999.97"}}]
+    assert body["top_products"][0]["quantity"] == 13 and body["top_products"][0]["revenue"] == {"ISK": "29999999999.97"}
