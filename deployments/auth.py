@@ -33,7 +33,7 @@ from actors.common.errors import NotFound
 from actors.common.logging import configure_logging, get_logger
 from actors.common.redis import REDIS_ERRORS, create_redis
 from actors.common.security import Principal, RedisSessionCheck, TokenVerifier, require_roles, require_signed_in
-from deployments.http import CurrentUser, NotReady, create_service_api, readiness
+from deployments.http import CurrentUser, NotReady, create_service_api, problems, readiness
 
 log = get_logger("auth")
 
@@ -161,7 +161,8 @@ async def register(registration: Registration, auth: Auth) -> Accepted:
     return REGISTERED
 
 
-@api.post("/verify-email", response_model=EmailVerified, summary="Prove the address with the mailed link's token")
+@api.post("/verify-email", response_model=EmailVerified, responses=problems(400),
+          summary="Prove the address with the mailed link's token")
 async def verify_email(body: EmailLink, auth: Auth) -> EmailVerified:
     return EmailVerified(**await auth.verify_email(body.token))
 
@@ -172,13 +173,14 @@ async def password_reset(body: PasswordResetRequest, auth: Auth) -> Accepted:
     return RESET_REQUESTED
 
 
-@api.post("/password-reset/confirm", status_code=204, summary="Set a new password; every session ends")
+@api.post("/password-reset/confirm", status_code=204, responses=problems(400),
+          summary="Set a new password; every session ends")
 async def password_reset_confirm(body: PasswordReset, auth: Auth) -> Response:
     await auth.reset_password(body)
     return Response(status_code=204)
 
 
-@api.post("/claim-order", response_model=ClaimedOrder,
+@api.post("/claim-order", response_model=ClaimedOrder, responses=problems(429),
           summary="Make an order the signed-in account's, with its number and email")
 async def claim_order(request: Request, body: OrderClaim, user: CurrentUser, auth: Auth) -> ClaimedOrder:
     return ClaimedOrder(**await auth.claim_order(require_signed_in(user), body, client_address(request)))
@@ -190,7 +192,7 @@ def no_store(response: Response) -> None:
     response.headers["Pragma"] = "no-cache"
 
 
-@api.post("/login", response_model=TokenPair, dependencies=[Depends(no_store)],
+@api.post("/login", response_model=TokenPair, dependencies=[Depends(no_store)], responses=problems(401, 429),
           summary="Log in with email and password, or order number and email")
 async def login(request: Request, auth: Auth, credentials: Annotated[StaffLogin | OrderLogin, Body()]) -> TokenPair:
     if isinstance(credentials, OrderLogin):
@@ -198,7 +200,7 @@ async def login(request: Request, auth: Auth, credentials: Annotated[StaffLogin 
     return await auth.login(credentials, client_address(request))
 
 
-@api.post("/refresh", response_model=TokenPair, dependencies=[Depends(no_store)],
+@api.post("/refresh", response_model=TokenPair, dependencies=[Depends(no_store)], responses=problems(401),
           summary="Trade a refresh token for a new pair")
 async def refresh(body: RefreshRequest, auth: Auth) -> TokenPair:
     return await auth.refresh(body.refresh_token)

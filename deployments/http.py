@@ -276,7 +276,8 @@ def create_service_api(
 
     @api.get("/metrics", tags=["operations"], summary="Prometheus metrics of this replica (on Serve's port; the gateway answers 404)",
              response_class=Response,
-             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+                        404: {"description": "Through the public gateway (scrape Serve's port)"}})
     async def metrics():
         return metrics_response()
 
@@ -302,12 +303,21 @@ PROBLEM_STATUSES = {
     401: "No valid access token",
     403: "The token's roles do not allow this",
     404: "Not found",
+    409: "Conflicts with the resource's state",
     413: "Body larger than 1 MiB",
     422: "The request does not match the contract; see `errors`",
+    428: "A precondition header is required",
+    429: "Too many attempts; try again after Retry-After",
     500: "Unexpected error (logged)",
     503: "A dependency is unavailable; try again after Retry-After",
 }
 BEARER = "bearerAuth"
+
+
+def problems(*statuses: int) -> dict[int | str, dict]:
+    """`responses=` of a route: the problem statuses its use case raises besides the ones
+    the document adds from what the route takes (body, path parameters, current user)."""
+    return {status: {"description": PROBLEM_STATUSES.get(status, "Problem")} for status in statuses}
 
 
 def _uses(dependant, call) -> bool:

@@ -29,7 +29,7 @@ from actors.orders.relay import OutboxRelay
 from actors.orders.service import OrdersService, customer_view, order_not_found
 from actors.orders.settings import MIGRATIONS, OrdersSettings
 from actors.orders.store import ChangeCursor, Cursor, OrderFilter
-from deployments.http import CurrentUser, NotReady, create_service_api, create_verifier, readiness
+from deployments.http import CurrentUser, NotReady, create_service_api, create_verifier, problems, readiness
 
 MAX_PAGE = 200
 MAX_CHANGES_PAGE = 5000
@@ -160,7 +160,7 @@ async def create_order(
     return _with_etag(response, order)
 
 
-@api.get("", response_model=OrderPage, summary="List orders, newest first")
+@api.get("", response_model=OrderPage, responses=problems(400), summary="List orders, newest first")
 async def list_orders(
     orders: Orders,
     user: CurrentUser,
@@ -206,7 +206,8 @@ async def get_order(order_id: str, response: Response, orders: Orders, user: Cur
     return _with_etag(response, await _visible_by_id(orders, order_id, user))
 
 
-@api.post("/{order_id}/status", response_model=Order, summary="Move an order to its next status")
+@api.post("/{order_id}/status", response_model=Order, responses=problems(400, 409, 428),
+          summary="Move an order to its next status")
 async def change_status(
     order_id: str,
     change: StatusChange,
@@ -224,7 +225,7 @@ async def change_status(
     return _with_etag(response, order)
 
 
-@api.post("/{order_id}/cancel", response_model=Order, summary="Cancel an order")
+@api.post("/{order_id}/cancel", response_model=Order, responses=problems(400, 409), summary="Cancel an order")
 async def cancel_order(
     order_id: str,
     response: Response,

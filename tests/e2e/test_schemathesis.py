@@ -13,7 +13,7 @@ from tests.e2e.conftest import OUTPUT
 pytestmark = pytest.mark.e2e
 
 SERVICES = ["orders", "auth", "notifications", "analytics"]
-CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance"
+CHECKS = "not_a_server_error,response_schema_conformance,content_type_conformance,status_code_conformance"
 # Cases per operation and phase: with ~35 operations this keeps the run to a few minutes on
 # two cores.
 MAX_EXAMPLES = 25
