@@ -1,0 +1,76 @@
+"""What every service app does at its edge (deployments/http.py), without servers: request
+ids, HEAD, OPTIONS and 405, the root route with a slash, the OpenAPI document."""
+
+import contextlib
+
+import pytest
+from fastapi.testclient import TestClient
+
+from deployments.http import CurrentUser, create_service_api, problems
+
+
+@contextlib.asynccontextmanager
+async def no_resources(app):
+    yield
+
+
+@pytest.fixture
+def client():
+    api = create_service_api("edge", title="Edge", lifespan=no_resources)
+
+    @api.get("", summary="The root route, as orders has it")
+    async def root() -> dict:
+        return {"root": True}
+
+    @api.post("/{item_id}/close", responses=problems(409))
+    async def close(item_id: str, user: CurrentUser) -> dict:
+        return {"closed": item_id}
+
+    with TestClient(api, root_path="/edge") as client:
+        yield client
+
+
+@pytest.mark.parametrize("sent", [b"\xff\xfe", b"a" * 129, b"two words", b""])
+def test_a_request_id_that_is_not_a_sane_id_is_replaced(client, sent):
+    response = client.get("/edge/health", headers={"X-Request-ID": sent})
+    assert response.status_code == 200
+    assert response.headers["x-request-id"].encode() != sent and len(response.headers["x-request-id"]) == 32
+
+
+def test_a_sane_request_id_is_kept(client):
+    assert client.get("/edge/health", headers={"X-Request-ID": "a.b:c-" + "9" * 122}).headers["x-request-id"] == \
+        "a.b:c-" + "9" * 122
+
+
+def test_head_is_the_get_without_its_body(client):
+    response = client.head("/edge/health")
+    assert response.status_code == 200 and response.content == b""
+    assert response.headers["content-type"] == "application/json"
+
+
+def test_options_405_and_the_gateways_trace(client):
+    options = client.options("/edge/x/close")
+    assert options.status_code == 204 and options.headers["allow"] == "OPTIONS, POST"
+    wrong = client.get("/edge/x/close")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "OPTIONS, POST"
+    assert wrong.headers["content-type"] == "application/problem+json"
+    traced = client.options("/edge/health", headers={"X-Orderflow-Method-Not-Allowed": "TRACE"})
+    assert traced.status_code == 405 and traced.headers["allow"] == "GET, HEAD, OPTIONS"
+    assert traced.json()["status"] == 405
+    assert client.options("/edge/no/such/path").status_code == 404
+
+
+def test_the_root_route_answers_with_and_without_a_slash(client):
+    assert client.get("/edge").json() == client.get("/edge/").json() == {"root": True}
+
+
+def test_the_openapi_document(client):
+    document = client.get("/edge/openapi.json").json()
+    assert document["servers"] == [{"url": "/edge"}] and "/" in document["paths"] and "" not in document["paths"]
+    close = document["paths"]["/{item_id}/close"]["post"]
+    assert set(close["responses"]) == {"200", "401", "403", "404", "409", "422", "500", "503"}
+    assert close["security"] == [{"bearerAuth": []}, {}]
+    assert close["responses"]["409"]["content"] == {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    assert list(document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
