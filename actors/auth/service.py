@@ -130,6 +130,8 @@ class AuthService:
             if user_id is None:
                 raise InvalidLink(BAD_LINK)
             await store.set_password(conn, user_id, password_hash)
+            # A link sent before (to someone who read the mailbox then) must not reset it again.
+            await store.end_email_tokens(conn, user_id, PASSWORD_RESET)
             await store.mark_email_verified(conn, user_id)
             ended = await store.revoke_user_sessions(conn, user_id, "password reset")
             row = await store.user_by_id(conn, user_id)

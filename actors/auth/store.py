@@ -142,6 +142,14 @@ async def use_email_token(conn: asyncpg.Connection, token_hash: str, purpose: st
     )
 
 
+async def end_email_tokens(conn: asyncpg.Connection, user_id: uuid.UUID, purpose: str) -> None:
+    """Every unused `purpose` link of the user stops working."""
+    await conn.execute(
+        "UPDATE email_tokens SET used_at = now() WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
+        user_id, purpose,
+    )
+
+
 async def enqueue_mail(conn: asyncpg.Connection, recipient: str, subject: str, body: str) -> None:
     await conn.execute(
         "INSERT INTO mail_outbox (recipient, subject, body) VALUES ($1, $2, $3)", recipient, subject, body

@@ -231,3 +231,20 @@ async def test_nobody_can_flood_a_mailbox_through_register_and_reset(world):
         assert (await world.http.post("/auth/password-reset", json={"email": address})).status_code == 202
     await wait_until(lambda: world.auth.pool.fetchval("SELECT count(*) = 0 FROM mail_outbox"), what="empty outbox")
     assert len(world.sink.to(address)) == world.auth.settings.mail_per_address == 5
+
+
+async def test_a_password_reset_ends_every_other_reset_link(world):
+    """Someone who once read the mailbox (or a leaked link) must not keep a way in after the
+    owner chose a new password: every reset link sent before is dead from then on."""
+    address = unique_email("recovered")
+    assert (await world.register(address)).status_code == 202
+    for _ in range(2):
+        assert (await world.http.post("/auth/password-reset", json={"email": address})).status_code == 202
+    earlier, latest = await world.link_token(address, 2), await world.link_token(address, 3)
+    done = await world.http.post("/auth/password-reset/confirm",
+                                 json={"token": latest, "password": "the owner's new one"})
+    assert done.status_code == 204
+    stale = await world.http.post("/auth/password-reset/confirm",
+                                  json={"token": earlier, "password": "a thief's choice!"})
+    assert stale.status_code == 400 and stale.json()["type"].endswith("invalid-link")
+    await world.login(address, "the owner's new one")
