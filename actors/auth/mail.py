@@ -84,10 +84,10 @@ class SmtpSender:
 
 
 def _permanent(exc: Exception) -> bool:
-    """The server refused this mail for good (5xx): retrying cannot help, and it must not
-    hold up the mail queued after it."""
+    """The server refused this mail for good (5yz): retrying cannot help. A 4yz (greylisting,
+    a full mailbox) means "try again later" (RFC 5321 4.2.1)."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        return True
+        return all(_permanent(refused) for refused in exc.recipients)
     return isinstance(exc, aiosmtplib.SMTPResponseException) and 500 <= exc.code < 600
 
 
@@ -117,8 +117,9 @@ class MailOutbox:
             await self._task
 
     async def send_one(self) -> bool:
-        """Send the oldest waiting mail; False when none waits. An SMTP error is raised after
-        the mail was put back (with the error noted)."""
+        """Send the oldest mail due; False when none is. A mail refused for now waits its own
+        doubling delay, so the mail behind it goes on; an error of the server itself (away,
+        refusing the sender) is raised after the mail was put back with the error noted."""
         failure: Exception | None = None
         async with self.pool.acquire() as conn, conn.transaction():
             row = await store.next_mail(conn)
@@ -131,8 +132,12 @@ class MailOutbox:
                     log.error("mail %s refused for good, dropped: %s", row["id"], exc)
                     await store.mail_sent(conn, row["id"])
                 else:
-                    failure = exc
-                    await store.mail_failed(conn, row["id"], f"{exc.__class__.__name__}: {exc}")
+                    retry_in_s = min(2.0 ** row["attempts"], self.max_backoff_s)
+                    await store.mail_failed(conn, row["id"], f"{exc.__class__.__name__}: {exc}", retry_in_s)
+                    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+                        log.warning("mail %s refused for now (%s); retrying in %.0fs", row["id"], exc, retry_in_s)
+                    else:
+                        failure = exc
             else:
                 await store.mail_sent(conn, row["id"])
         self.smtp_ok = failure is None

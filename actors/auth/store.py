@@ -157,9 +157,9 @@ async def enqueue_mail(conn: asyncpg.Connection, recipient: str, subject: str, b
 
 
 async def next_mail(conn: asyncpg.Connection) -> asyncpg.Record | None:
-    """The oldest unsent mail, locked for this sender (other replicas skip it)."""
+    """The oldest unsent mail due for an attempt, locked for this sender (other replicas skip it)."""
     return await conn.fetchrow(
-        "SELECT * FROM mail_outbox ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+        "SELECT * FROM mail_outbox WHERE next_attempt_at <= now() ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
     )
 
 
@@ -171,7 +171,10 @@ async def mail_sent(conn: asyncpg.Connection, mail_id: int) -> None:
     await conn.execute("DELETE FROM mail_outbox WHERE id = $1", mail_id)
 
 
-async def mail_failed(conn: asyncpg.Connection, mail_id: int, error: str) -> None:
+async def mail_failed(conn: asyncpg.Connection, mail_id: int, error: str, retry_in_s: float) -> None:
     await conn.execute(
-        "UPDATE mail_outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", mail_id, error[:500]
+        """UPDATE mail_outbox SET attempts = attempts + 1, last_error = $2,
+                  next_attempt_at = now() + make_interval(secs => $3)
+           WHERE id = $1""",
+        mail_id, error[:500], retry_in_s,
     )

@@ -248,3 +248,39 @@ async def test_a_password_reset_ends_every_other_reset_link(world):
                                   json={"token": earlier, "password": "a thief's choice!"})
     assert stale.status_code == 400 and stale.json()["type"].endswith("invalid-link")
     await world.login(address, "the owner's new one")
+
+
+def refuse_for_now(sink, address: str, times: float) -> list[str]:
+    """The sink answers RCPT for `address` with 451 (greylisting, a full mailbox: "try again
+    later", RFC 5321 4yz) `times` times; the list records each refusal."""
+    refused = []
+
+    async def handle_RCPT(server, session, envelope, recipient, rcpt_options):  # aiosmtpd's hook
+        if recipient.casefold() == address.casefold() and len(refused) < times:
+            refused.append(recipient)
+            return "451 4.7.1 Try again later"
+        envelope.rcpt_tos.append(recipient)
+        return "250 OK"
+
+    sink.handle_RCPT = handle_RCPT
+    return refused
+
+
+async def test_a_recipient_refused_for_now_gets_the_mail_later(world):
+    address = unique_email("greylisted")
+    refused = refuse_for_now(world.sink, address, times=2)
+    assert (await world.register(address)).status_code == 202
+    await world.mail_to(address)
+    assert len(refused) == 2
+
+
+async def test_a_recipient_refused_for_now_does_not_hold_up_other_mail(world):
+    stuck = unique_email("mailbox-full")
+    refuse_for_now(world.sink, stuck, times=float("inf"))
+    assert (await world.register(stuck)).status_code == 202
+    await wait_until(lambda: world.auth.pool.fetchval("SELECT max(attempts) > 0 FROM mail_outbox"),
+                     what="a refused attempt")
+    later = unique_email("later")
+    assert (await world.register(later)).status_code == 202
+    await world.mail_to(later)
+    assert await world.auth.pool.fetchval("SELECT count(*) FROM mail_outbox WHERE recipient = $1", stuck) == 1
