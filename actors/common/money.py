@@ -5,7 +5,7 @@ import re
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, WithJsonSchema
 
 MONEY_QUANT = Decimal("0.01")
 # numeric(12, 2) in SQL; a bound on the value, because max_digits counts digits after
@@ -53,9 +53,20 @@ def _currency(value: str) -> str:
     return value
 
 
-# A price: a JSON number or a decimal string, 0 .. MONEY_MAX, at most two decimals.
-Money = Annotated[Decimal, BeforeValidator(_decimal_text), Field(ge=0, le=MONEY_MAX), AfterValidator(_two_decimals)]
+def _documented(maximum: Decimal) -> WithJsonSchema:
+    """What OpenAPI says a money input is (the bounds first, so they stay JSON Schema's own)."""
+    return WithJsonSchema({"anyOf": [
+        {"type": "number", "minimum": 0, "maximum": float(maximum)},
+        {"type": "string", "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$", "examples": ["249.90"]},
+    ]}, mode="validation")
+
+
+# A price: a JSON number or a decimal string, 0 .. MONEY_MAX, at most two decimals. The
+# bounds come before the text check so that they are applied to (and documented on) the
+# decimal itself.
+Money = Annotated[Decimal, Field(ge=0, le=MONEY_MAX), BeforeValidator(_decimal_text), AfterValidator(_two_decimals),
+                  _documented(MONEY_MAX)]
 # An order's total, as an event carries it.
-OrderTotal = Annotated[Decimal, BeforeValidator(_decimal_text), Field(ge=0, le=MAX_ORDER_TOTAL),
-                       AfterValidator(_two_decimals)]
+OrderTotal = Annotated[Decimal, Field(ge=0, le=MAX_ORDER_TOTAL), BeforeValidator(_decimal_text),
+                       AfterValidator(_two_decimals), _documented(MAX_ORDER_TOTAL)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_currency)]

@@ -6,9 +6,9 @@ import re
 from decimal import Decimal
 
 import pytest
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from actors.common.money import MAX_ORDER_TOTAL
+from actors.common.money import MAX_ORDER_TOTAL, Money
 from actors.orders.domain import (
     MAX_ITEMS,
     MAX_QUANTITY,
@@ -366,3 +366,12 @@ def test_what_is_not_an_order_number(text):
 
 def test_order_numbers_are_distinct_per_sequence():
     assert len({order_number(2026, n) for n in range(1, 5000)}) == 4999
+
+
+def test_money_is_documented_in_json_schema_terms():
+    """OpenAPI shows the bounds as minimum/maximum and the string form the check takes (not
+    pydantic's own `ge`/`le`, which no client or schemathesis reads)."""
+    schema = TypeAdapter(Money).json_schema()
+    assert schema == {"anyOf": [{"type": "number", "minimum": 0, "maximum": 9999999999.99},
+                                {"type": "string", "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$", "examples": ["249.90"]}]}
+    assert re.fullmatch(schema["anyOf"][1]["pattern"], "9999999999.99")
