@@ -19,6 +19,7 @@ While Redis is down logins are allowed (and not counted), as the rest of auth do
 """
 
 import asyncio
+import contextlib
 
 from actors.auth.settings import AuthSettings
 from actors.common.errors import TooManyRequests
@@ -65,6 +66,12 @@ redis.call('DEL', KEYS[1], KEYS[3])
 return 0
 """
 
+# KEYS: pending. An attempt that ended without an answer (cancelled, an error) gives back its place.
+_ABANDONED = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
+return 0
+"""
+
 # An attempt that died half-way (a replica stopped) is not counted as pending for longer.
 PENDING_TTL_S = 60
 
@@ -84,6 +91,7 @@ class Lockout:
         self._begin = redis.register_script(_BEGIN)
         self._failed = redis.register_script(_FAILED)
         self._succeeded = redis.register_script(_SUCCEEDED)
+        self._abandoned = redis.register_script(_ABANDONED)
 
     def _key(self, kind: str, name: str) -> str:
         return f"{self.settings.redis_namespace}:auth:{kind}:{name}"
@@ -101,6 +109,22 @@ class Lockout:
             raise TooManyRequests(BUSY, retry_after_s=1)
         if answer:
             raise TooManyRequests(LOCKED, retry_after_s=_retry_after(answer))
+
+    @contextlib.asynccontextmanager
+    async def checking(self, account: str):
+        """`begin`, then the check of the credentials inside the block: if the block ends with
+        an exception (the client went away and the request was cancelled, PostgreSQL failed)
+        the attempt was neither a success nor a failure, and its reservation is given back.
+        Call `failed` or `succeeded` after the block."""
+        await self.begin(account)
+        try:
+            yield
+        except BaseException:
+            try:
+                await asyncio.shield(self._abandoned(keys=[self._key("pending", account)]))
+            except REDIS_ERRORS:
+                pass  # the reservation expires by itself (PENDING_TTL_S)
+            raise
 
     async def succeeded(self, account: str) -> None:
         """A success ends the count of failures and the doubling of the delay."""

@@ -146,8 +146,8 @@ class AuthService:
         if "customer" not in user.roles:
             raise Forbidden("Only customer accounts claim orders.")
         account = f"order:{claim.order_number}"
-        await self.lockout.begin(account)
-        order_id = await self.claim_order_for(claim.order_number, str(claim.email), uuid.UUID(user.subject))
+        async with self.lockout.checking(account):
+            order_id = await self.claim_order_for(claim.order_number, str(claim.email), uuid.UUID(user.subject))
         if order_id is None:
             await self.lockout.failed(account, client)
             raise Unauthorized(BAD_CREDENTIALS)
@@ -242,10 +242,10 @@ class AuthService:
     async def login(self, credentials: StaffLogin, client: str) -> TokenPair:
         email = str(credentials.email)
         account = f"account:{email.casefold()}"
-        await self.lockout.begin(account)
-        async with self._connection() as conn:
-            row = await store.user_by_email(conn, email)
-        valid = await self._verify(credentials.password, row["password_hash"] if row else self._dummy_hash)
+        async with self.lockout.checking(account):
+            async with self._connection() as conn:
+                row = await store.user_by_email(conn, email)
+            valid = await self._verify(credentials.password, row["password_hash"] if row else self._dummy_hash)
         if not (row and valid):
             await self.lockout.failed(account, client)
             raise Unauthorized(BAD_CREDENTIALS)
@@ -255,8 +255,8 @@ class AuthService:
 
     async def login_with_order(self, credentials: OrderLogin, client: str) -> TokenPair:
         account = f"order:{credentials.order_number}"
-        await self.lockout.begin(account)
-        order_id = await self.find_order(credentials.order_number, str(credentials.email))
+        async with self.lockout.checking(account):
+            order_id = await self.find_order(credentials.order_number, str(credentials.email))
         if order_id is None:
             await self.lockout.failed(account, client)
             raise Unauthorized(BAD_CREDENTIALS)

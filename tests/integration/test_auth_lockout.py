@@ -105,3 +105,23 @@ async def test_order_number_logins_lock_per_order(auth_pool, redis, keys, orders
             await auth.login_with_order(OrderLogin(order_number=order.number, email=email(f"guess{n}")), f"10.11.0.{n}")
     with pytest.raises(TooManyRequests):
         await auth.login_with_order(OrderLogin(order_number=order.number, email=str(order.customer.email)), "10.11.1.1")
+
+
+async def test_attempts_that_never_finish_do_not_hold_the_account(auth_pool, redis, keys, orders):
+    """A login cancelled while it waits for the hash (its client went away: Serve cancels the
+    request) or failing on PostgreSQL gives its reservation back; five of them made every
+    login of that account, the correct one included, a 429 for a minute."""
+    auth = make_auth(auth_pool, redis, keys, orders, max_concurrent_hashes=1)
+    _, address = await registered(auth)
+    pending = f"{NAMESPACE}:auth:pending:account:{address}"
+
+    async def all_reserved() -> bool:
+        return await redis.get(pending) == "5"
+
+    async with auth._hashing:  # every login waits at the hash, its attempt reserved
+        waiting = [asyncio.create_task(attempt(auth, address, WRONG)) for _ in range(5)]
+        await wait_until(all_reserved, what="five attempts reserved")
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+    assert await attempt(auth, address, PASSWORD) == 200
