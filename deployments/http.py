@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.routing import Match
@@ -312,6 +313,19 @@ PROBLEM_STATUSES = {
     503: "A dependency is unavailable; try again after Retry-After",
 }
 BEARER = "bearerAuth"
+EXTRA_SCHEMAS = "x-orderflow-schemas"  # json_body's models, moved into components.schemas
+
+
+def json_body(model: type[BaseModel]) -> dict:
+    """`openapi_extra=` of a route that reads its body itself (e.g. to check a signature over
+    the raw bytes): the document still says which JSON it takes."""
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas = {**schema.pop("$defs", {}), model.__name__: schema}
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}},
+        EXTRA_SCHEMAS: schemas,
+    }
 
 
 def problems(*statuses: int) -> dict[int | str, dict]:
@@ -342,6 +356,7 @@ def _openapi_with_errors(api: FastAPI) -> dict:
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
             route = routes[(path, method)]
+            schemas |= operation.pop(EXTRA_SCHEMAS, {})
             statuses = {500, 503} if path not in ("/health", "/metrics") else {500}
             if operation.get("requestBody"):
                 statuses |= {400, 413, 422}

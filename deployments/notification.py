@@ -30,7 +30,16 @@ from actors.notification.fanout import NotificationHub, Subscriber
 from actors.notification.metrics import WS_DROPPED
 from actors.notification.service import NotificationService
 from actors.notification.settings import MIGRATIONS, NotificationSettings
-from deployments.http import CurrentUser, NotReady, bearer_token, create_service_api, create_verifier, problems, readiness
+from deployments.http import (
+    CurrentUser,
+    NotReady,
+    bearer_token,
+    create_service_api,
+    create_verifier,
+    json_body,
+    problems,
+    readiness,
+)
 
 log = get_logger("notification")
 
@@ -157,7 +166,7 @@ async def list_notifications(
 
 
 @routes.post("/webhooks/orders", status_code=202, response_model=WebhookAccepted, responses=problems(401),
-             summary="An order event, signed with the webhook secret")
+             openapi_extra=json_body(OrderEvent), summary="An order event, signed with the webhook secret")
 async def order_webhook(
     request: Request,
     notifications: Notifications,

@@ -2,6 +2,7 @@
 bootstrap admin): no server error, and no response that contradicts its document."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +40,8 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(stack, ad
             *(EXCLUDED if service == "auth" else []),
         ],
         capture_output=True, text=True, timeout=900,
+        env={**os.environ, "SCHEMATHESIS_HOOKS": str(Path(__file__).with_name("schemathesis_hooks.py")),
+             "ORDERFLOW_TEST_WEBHOOK_SECRET": (stack.settings.run_dir / "webhook-secret").read_text().strip()},
     )
     (OUTPUT / f"schemathesis-{service}.txt").write_text(run.stdout + run.stderr)
     summary = summarise(report)

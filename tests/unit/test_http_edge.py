@@ -6,7 +6,9 @@ import contextlib
 import pytest
 from fastapi.testclient import TestClient
 
-from deployments.http import CurrentUser, create_service_api, problems
+from pydantic import BaseModel
+
+from deployments.http import CurrentUser, create_service_api, json_body, problems
 
 
 @contextlib.asynccontextmanager
@@ -21,6 +23,16 @@ def client():
     @api.get("", summary="The root route, as orders has it")
     async def root() -> dict:
         return {"root": True}
+
+    class Inner(BaseModel):
+        n: int
+
+    class Signed(BaseModel):
+        inner: Inner
+
+    @api.post("/signed", openapi_extra=json_body(Signed))
+    async def signed() -> dict:
+        return {}
 
     @api.post("/{item_id}/close", responses=problems(409))
     async def close(item_id: str, user: CurrentUser) -> dict:
@@ -74,3 +86,12 @@ def test_the_openapi_document(client):
         "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     assert "HTTPValidationError" not in document["components"]["schemas"]
     assert list(document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
+
+
+def test_a_route_that_reads_its_own_body_still_documents_it(client):
+    document = client.get("/edge/openapi.json").json()
+    body = document["paths"]["/signed"]["post"]["requestBody"]
+    assert body["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Signed"}
+    schemas = document["components"]["schemas"]
+    assert schemas["Signed"]["properties"]["inner"] == {"$ref": "#/components/schemas/Inner"} and "Inner" in schemas
+    assert not any(key.startswith("x-") for key in document["paths"]["/signed"]["post"])
