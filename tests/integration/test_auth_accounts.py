@@ -3,6 +3,8 @@ address has an account, proving the address with a mailed link before its orders
 the account's, claiming one order with its number, password reset, and mail that waits for
 a stopped SMTP server."""
 
+import asyncio
+
 import pytest
 
 from tests.integration.accounts_support import PASSWORD, PUBLIC_URL, accounts, bearer, unique_email
@@ -284,3 +286,16 @@ async def test_a_recipient_refused_for_now_does_not_hold_up_other_mail(world):
     assert (await world.register(later)).status_code == 202
     await world.mail_to(later)
     assert await world.auth.pool.fetchval("SELECT count(*) FROM mail_outbox WHERE recipient = $1", stuck) == 1
+
+
+async def test_one_link_used_twice_at_once_works_once(world):
+    address = unique_email("twice")
+    assert (await world.register(address)).status_code == 202
+    verify = {"json": {"token": await world.link_token(address)}}
+    assert (await world.http.post("/auth/password-reset", json={"email": address})).status_code == 202
+    reset = {"json": {"token": await world.link_token(address, 2), "password": "chosen at the same time"}}
+    answers = await asyncio.gather(*(world.http.post(path, **body) for path, body in [
+        ("/auth/verify-email", verify), ("/auth/verify-email", verify),
+        ("/auth/password-reset/confirm", reset), ("/auth/password-reset/confirm", reset)]))
+    assert sorted(a.status_code for a in answers[:2]) == [200, 400]
+    assert sorted(a.status_code for a in answers[2:]) == [204, 400]
