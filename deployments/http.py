@@ -117,7 +117,8 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 class RequestContext:
-    """Pure ASGI middleware: request id in and out, body-size limit, metrics."""
+    """Pure ASGI middleware: request id in and out, HEAD as GET without the body, OPTIONS,
+    `/<prefix>/` as the root route, body-size limit, metrics."""
 
     def __init__(self, app: ASGIApp, service: str, max_body: int = MAX_BODY_BYTES):
         self.app = app

@@ -40,6 +40,7 @@ def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(stack, ad
             *(EXCLUDED if service == "auth" else []),
         ],
         capture_output=True, text=True, timeout=900,
+        cwd=OUTPUT,  # where schemathesis keeps its cache of failing cases (replayed first next run)
         env={**os.environ, "SCHEMATHESIS_HOOKS": str(Path(__file__).with_name("schemathesis_hooks.py")),
              "ORDERFLOW_TEST_WEBHOOK_SECRET": (stack.settings.run_dir / "webhook-secret").read_text().strip()},
     )
