@@ -88,6 +88,7 @@ async def lifespan(app: FastAPI):
         yield
     finally:
         sync.cancel()
+        await auth.finish_background()
         await mail.stop()
         await redis.aclose()
         await pool.close()

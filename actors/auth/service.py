@@ -70,6 +70,8 @@ class AuthService:
         # Checked against when the email is unknown, so both failures cost one bcrypt.
         self._dummy_hash = hash_password("no-such-account-password", settings.bcrypt_rounds)
         self._hashing = asyncio.Semaphore(settings.max_concurrent_hashes)
+        self._background: set[asyncio.Task] = set()  # answered already, still running
+        self._reset_places = asyncio.Semaphore(settings.db_pool_size)
 
     def _connection(self):
         return connection(self.pool, self.settings.dependency_timeout_s)
@@ -111,7 +113,26 @@ class AuthService:
         return {"email": row["email"], "email_verified": True}
 
     async def request_password_reset(self, email: str) -> None:
-        """Mails a reset link if the address has an account; says nothing either way."""
+        """Mails a reset link if the address has an account; says nothing either way. The
+        answer does not wait for it, so its time cannot tell either (OWASP: storing a link and
+        queueing a mail took longer than finding no account). At most `db_pool_size` run at
+        once; a flood waits here for a place, whatever the addresses."""
+        await self._reset_places.acquire()
+        task = asyncio.create_task(self._mail_reset_link(email), name="password-reset")
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        self._reset_places.release()
+        if not task.cancelled() and (error := task.exception()) is not None:
+            log.error("password reset request not done: %s", error.__class__.__name__, exc_info=error)
+
+    async def finish_background(self) -> None:
+        """Wait for the work answered already (reset requests), before the pool closes."""
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _mail_reset_link(self, email: str) -> None:
         async with self._connection() as conn, conn.transaction():
             row = await store.user_by_email(conn, email)
             if row is None:

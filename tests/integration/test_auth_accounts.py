@@ -299,3 +299,20 @@ async def test_one_link_used_twice_at_once_works_once(world):
         ("/auth/password-reset/confirm", reset), ("/auth/password-reset/confirm", reset)]))
     assert sorted(a.status_code for a in answers[:2]) == [200, 400]
     assert sorted(a.status_code for a in answers[2:]) == [204, 400]
+
+
+async def test_a_reset_request_is_answered_before_the_work_that_depends_on_the_account(world):
+    """Issue 10, item 1 (no enumeration): for an address with an account a reset request also
+    stored a link and queued a mail before answering, for an unknown one it answered at once
+    (10 ms against 7 ms here): the time told. The answer no longer waits for either: with the
+    link table locked, a request for an existing account is still answered, and its mail
+    goes out once the lock is gone."""
+    address = unique_email("timed")
+    await world.verified_account(address)
+    async with world.auth.pool.acquire() as conn:
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE email_tokens IN ACCESS EXCLUSIVE MODE")
+            answer = await world.http.post("/auth/password-reset", json={"email": address}, timeout=5)
+            assert answer.status_code == 202
+            assert len(world.sink.to(address)) == 1  # the verification mail only, so far
+    assert (await world.mail_to(address, 2))[1]["Subject"] == "Reset your Orderflow password"
