@@ -24,6 +24,15 @@ def shared_tmp():
     shutil.rmtree(path)
 
 
+def readable_by_anyone(script: Path, directory: Path) -> Path:
+    """A copy of `script` that `nobody` can run wherever the clone is (a CI clone under
+    /root, mode 0700, cannot be entered by nobody)."""
+    copy = directory / script.name
+    shutil.copy2(script, copy)
+    copy.chmod(0o755)
+    return copy
+
+
 @pytest.fixture
 def apt_recorder(shared_tmp):
     """A bin directory whose `apt-get` only records its arguments."""
@@ -75,10 +84,11 @@ def test_a_missing_package_is_installed_as_root(apt_recorder, shared_tmp):
 def test_without_root_the_one_command_is_printed(apt_recorder, shared_tmp):
     bin_dir, log = apt_recorder
     admin = without_package(shared_tmp, "nginx")
-    result = run([str(SYSTEM_PACKAGES), "run"], path_first=bin_dir, as_nobody=True, DPKG_ADMINDIR=str(admin))
+    script = readable_by_anyone(SYSTEM_PACKAGES, shared_tmp)
+    result = run([str(script), "run"], path_first=bin_dir, as_nobody=True, DPKG_ADMINDIR=str(admin))
     assert result.returncode == 1
     assert result.stderr.splitlines() == ["orderflow: missing system packages: nginx. Install them with:",
-                                          f"  sudo {SYSTEM_PACKAGES} run"]
+                                          f"  sudo {script} run"]
     assert log.read_text() == ""
 
 
@@ -89,8 +99,9 @@ def test_only_known_purposes():
 
 def test_local_servers_that_answer_are_left_alone(shared_tmp):
     # The three shared servers run: nothing is started, nothing said (as root or not).
+    script = readable_by_anyone(LOCAL_SERVERS, shared_tmp)
     for as_nobody in (False, True):
-        result = run([str(LOCAL_SERVERS)], path_first=shared_tmp, as_nobody=as_nobody)
+        result = run([str(script)], path_first=shared_tmp, as_nobody=as_nobody)
         assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
 
