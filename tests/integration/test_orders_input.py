@@ -98,7 +98,8 @@ async def test_timestamps_that_are_not_rfc3339_instants_are_422(client, params):
 
 async def test_rfc3339_timestamps_filter(client, service):
     await client.post("/orders", json=order())
-    for params, count in [({"created_from": "2000-01-01T00:00:00Z"}, 1), ({"created_to": "2000-01-01T00:00:00+02:00"}, 0),
+    for params, count in [({"created_from": "2000-01-01T00:00:00Z"}, 1),
+                          ({"created_to": "2000-01-01T00:00:00+02:00"}, 0),
                           ({"created_from": "0001-01-01T00:00:00Z", "created_to": "9999-12-31T23:59:59Z"}, 1)]:
         response = await client.get("/orders", params=params)
         assert response.status_code == 200, response.text

@@ -9,7 +9,14 @@ from typing import get_args
 import pytest
 from pydantic import ValidationError
 
-from actors.common.events import MAX_ITEMS_COUNT, ORDER_CREATED, ORDER_STATUS_CHANGED, OrderEvent, OrderEventData, OrderStatus
+from actors.common.events import (
+    MAX_ITEMS_COUNT,
+    ORDER_CREATED,
+    ORDER_STATUS_CHANGED,
+    OrderEvent,
+    OrderEventData,
+    OrderStatus,
+)
 from actors.common.money import MAX_ORDER_TOTAL
 from actors.orders.domain import MAX_ITEMS, MAX_QUANTITY, Status
 
