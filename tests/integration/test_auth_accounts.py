@@ -252,15 +252,15 @@ async def test_a_password_reset_ends_every_other_reset_link(world):
     await world.login(address, "the owner's new one")
 
 
-def refuse_for_now(sink, address: str, times: float) -> list[str]:
+def refuse_for_now(sink, address: str, times: float, reply: str = "451 4.7.1 Try again later") -> list[str]:
     """The sink answers RCPT for `address` with 451 (greylisting, a full mailbox: "try again
-    later", RFC 5321 4yz) `times` times; the list records each refusal."""
+    later", RFC 5321 4yz), or `reply`, `times` times; the list records each refusal."""
     refused = []
 
     async def handle_RCPT(server, session, envelope, recipient, rcpt_options):  # aiosmtpd's hook
         if recipient.casefold() == address.casefold() and len(refused) < times:
             refused.append(recipient)
-            return "451 4.7.1 Try again later"
+            return reply
         envelope.rcpt_tos.append(recipient)
         return "250 OK"
 
@@ -316,3 +316,14 @@ async def test_a_reset_request_is_answered_before_the_work_that_depends_on_the_a
             assert answer.status_code == 202
             assert len(world.sink.to(address)) == 1  # the verification mail only, so far
     assert (await world.mail_to(address, 2))[1]["Subject"] == "Reset your Orderflow password"
+
+
+async def test_a_recipient_refused_for_good_is_dropped_once(world):
+    gone = unique_email("no-such-mailbox")
+    refused = refuse_for_now(world.sink, gone, times=float("inf"), reply="550 5.1.1 No such user")
+    assert (await world.register(gone)).status_code == 202
+    after = unique_email("after")
+    assert (await world.register(after)).status_code == 202
+    await world.mail_to(after)
+    await wait_until(lambda: world.auth.pool.fetchval("SELECT count(*) = 0 FROM mail_outbox"), what="empty outbox")
+    assert len(refused) == 1 and world.sink.to(gone) == []
