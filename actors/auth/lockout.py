@@ -20,6 +20,7 @@ While Redis is down logins are allowed (and not counted), as the rest of auth do
 
 import asyncio
 import contextlib
+import ipaddress
 
 from actors.auth.settings import AuthSettings
 from actors.common.errors import TooManyRequests
@@ -78,6 +79,20 @@ PENDING_TTL_S = 60
 LOCKED = "Too many failed logins for this account; wait before trying again."
 BUSY = "Too many logins for this account at once; try again in a moment."
 SLOWED = "Too many failed logins from your network; wait before trying again."
+
+
+def _network(client: str) -> str:
+    """What the per-address bound counts: an IPv4 address, or an IPv6 address's /64 (one
+    host commonly has the whole /64 and could take a new address for every attempt)."""
+    try:
+        address = ipaddress.ip_address(client)
+    except ValueError:
+        return client
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 def _retry_after(milliseconds: float) -> int:
@@ -141,7 +156,7 @@ class Lockout:
             await self._failed(keys=[self._key(k, account) for k in ("fail", "pending", "lock", "level")],
                                args=[s.lockout_attempts, s.lockout_delay_s, s.lockout_max_delay_s,
                                      s.lockout_window_s])
-            key = self._key("fail", f"ip:{client}")
+            key = self._key("fail", f"ip:{_network(client)}")
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.incr(key)
                 pipe.expire(key, s.address_window_s, nx=True)

@@ -125,3 +125,12 @@ async def test_attempts_that_never_finish_do_not_hold_the_account(auth_pool, red
             task.cancel()
         await asyncio.gather(*waiting, return_exceptions=True)
     assert await attempt(auth, address, PASSWORD) == 200
+
+
+async def test_one_ipv6_network_counts_as_one_address(auth_pool, redis, keys, orders):
+    """An IPv6 host has a whole /64 to itself: counted per address, it passed the address
+    bound by taking a new address for each attempt."""
+    auth = make_auth(auth_pool, redis, keys, orders, address_failures=20, address_delay_s=0)
+    statuses = [await attempt(auth, email(f"v6typo{n}"), WRONG, f"2001:db8:7:1::{n:x}") for n in range(30)]
+    assert statuses == [401] * 20 + [429] * 10
+    assert await attempt(auth, email("v6other"), WRONG, "2001:db8:7:2::1") == 401  # another network
