@@ -120,3 +120,19 @@ async def test_a_number_no_order_can_have_is_the_same_404_as_a_missing_one(clien
     for asked in (number, number.replace("ORD-2026-000001", placed)):
         refused = assert_problem(await client.get(f"/orders/by-number/{asked}"), 404)
         assert refused["detail"] == missing["detail"] and refused["type"] == missing["type"]
+
+
+async def test_orders_stored_before_the_stricter_rules_are_still_shown(client, pool):
+    """The rules apply to what comes in: an order taken before them (a tab in a name, an
+    escape in an item name, a total over today's limit) is still read, listed and synced."""
+    placed = (await client.post("/orders", json=order())).json()
+    await pool.execute("UPDATE orders SET customer_name = 'Ada' || chr(9) || 'Lovelace', "
+                       "total = 49999999999950000.00 WHERE id = $1", uuid.UUID(placed["id"]))
+    await pool.execute("UPDATE order_items SET name = 'Mu' || chr(27) || 'g' WHERE order_id = $1",
+                       uuid.UUID(placed["id"]))
+    shown = await client.get(f"/orders/{placed['id']}")
+    assert shown.status_code == 200, shown.text
+    assert shown.json()["customer"]["name"] == "Ada\tLovelace" and shown.json()["items"][0]["name"] == "Mu\x1bg"
+    assert shown.json()["total"] == "49999999999950000.00"
+    listed = await client.get("/orders")
+    assert listed.status_code == 200 and [o["id"] for o in listed.json()["items"]] == [placed["id"]]
