@@ -25,7 +25,7 @@ import ipaddress
 from actors.auth.settings import AuthSettings
 from actors.common.errors import TooManyRequests
 from actors.common.logging import get_logger
-from actors.common.redis import REDIS_ERRORS
+from actors.common.redis import REDIS_ERRORS, count_in_window
 
 log = get_logger("auth")
 
@@ -156,11 +156,8 @@ class Lockout:
             await self._failed(keys=[self._key(k, account) for k in ("fail", "pending", "lock", "level")],
                                args=[s.lockout_attempts, s.lockout_delay_s, s.lockout_max_delay_s,
                                      s.lockout_window_s])
-            key = self._key("fail", f"ip:{_network(client)}")
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, s.address_window_s, nx=True)
-                from_address, _ = await pipe.execute()
+            from_address = await count_in_window(self.redis, self._key("fail", f"ip:{_network(client)}"),
+                                                 s.address_window_s)
         except REDIS_ERRORS as exc:
             log.warning("failed login not counted (%s)", exc)
             return

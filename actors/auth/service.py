@@ -35,7 +35,7 @@ from actors.auth.settings import AuthSettings
 from actors.common.db import connection
 from actors.common.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from actors.common.logging import get_logger
-from actors.common.redis import REDIS_ERRORS
+from actors.common.redis import REDIS_ERRORS, count_in_window
 from actors.common.security import Principal, revoked_key
 
 log = get_logger("auth")
@@ -196,10 +196,7 @@ class AuthService:
         Either way the caller's answer is the same."""
         key = f"{self.settings.redis_namespace}:auth:mail:{mail.recipient.casefold()}"
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(key)
-                pipe.expire(key, self.settings.mail_window_s, nx=True)
-                sent, _ = await pipe.execute()
+            sent = await count_in_window(self.redis, key, self.settings.mail_window_s)
         except REDIS_ERRORS as exc:
             log.warning("mail not counted per address (%s); sending it", exc)
             sent = 0

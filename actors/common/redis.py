@@ -16,3 +16,13 @@ def create_redis(url: str, *, timeout_s: float = 0.5) -> aioredis.Redis:
         decode_responses=True,
         health_check_interval=10,
     )
+
+
+async def count_in_window(redis: aioredis.Redis, key: str, window_s: int) -> int:
+    """Add one to the count under `key` and return it; the count starts again `window_s`
+    after its first one (a fixed window)."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.incr(key)
+        pipe.expire(key, window_s, nx=True)
+        count, _ = await pipe.execute()
+    return count
