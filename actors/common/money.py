@@ -16,6 +16,9 @@ MONEY_MAX = Decimal("9999999999.99")
 # units, so analytics' int64 sums stay exact for millions of orders (past that, analytics
 # sums exactly in two halves instead).
 MAX_ORDER_TOTAL = MONEY_MAX
+# What the orders table holds (numeric(20, 2)). Orders taken before MAX_ORDER_TOTAL may come
+# to more, and their events (a cancellation, say) must still be valid.
+MAX_STORED_TOTAL = Decimal("999999999999999999.99")
 
 # ISO 4217 codes of the currencies in circulation (funds and metals left out).
 ISO_CURRENCIES = frozenset(
@@ -55,9 +58,10 @@ def _currency(value: str) -> str:
 
 def _documented(maximum: Decimal) -> WithJsonSchema:
     """What OpenAPI says a money input is (the bounds first, so they stay JSON Schema's own)."""
+    digits = len(str(int(maximum)))
     return WithJsonSchema({"anyOf": [
         {"type": "number", "minimum": 0, "maximum": float(maximum)},
-        {"type": "string", "pattern": r"^[0-9]{1,10}(\.[0-9]{1,2})?$", "examples": ["249.90"]},
+        {"type": "string", "pattern": rf"^[0-9]{{1,{digits}}}(\.[0-9]{{1,2}})?$", "examples": ["249.90"]},
     ]}, mode="validation")
 
 
@@ -66,7 +70,7 @@ def _documented(maximum: Decimal) -> WithJsonSchema:
 # decimal itself.
 Money = Annotated[Decimal, Field(ge=0, le=MONEY_MAX), BeforeValidator(_decimal_text), AfterValidator(_two_decimals),
                   _documented(MONEY_MAX)]
-# An order's total, as an event carries it.
-OrderTotal = Annotated[Decimal, Field(ge=0, le=MAX_ORDER_TOTAL), BeforeValidator(_decimal_text),
-                       AfterValidator(_two_decimals), _documented(MAX_ORDER_TOTAL)]
+# An order's total as stored, as an event carries it.
+OrderTotal = Annotated[Decimal, Field(ge=0, le=MAX_STORED_TOTAL), BeforeValidator(_decimal_text),
+                       AfterValidator(_two_decimals), _documented(MAX_STORED_TOTAL)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_currency)]

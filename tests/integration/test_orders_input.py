@@ -9,6 +9,7 @@ import uuid
 import httpx
 import pytest
 
+from actors.common.events import OrderEvent
 from actors.common.security import InvalidToken, Principal
 from deployments.orders import api
 
@@ -136,3 +137,16 @@ async def test_orders_stored_before_the_stricter_rules_are_still_shown(client, p
     assert shown.json()["total"] == "49999999999950000.00"
     listed = await client.get("/orders")
     assert listed.status_code == 200 and [o["id"] for o in listed.json()["items"]] == [placed["id"]]
+
+
+async def test_an_order_over_todays_limit_taken_before_it_can_still_be_cancelled(client, pool):
+    """Such orders are what the limit is for (the probe's ISK orders): staff must be able to
+    cancel them, and the cancellation's event must be one the notification service takes."""
+    placed = (await client.post("/orders", json=order())).json()
+    await pool.execute("UPDATE orders SET total = 49999999999950000.00 WHERE id = $1", uuid.UUID(placed["id"]))
+    cancelled = await client.post(f"/orders/{placed['id']}/cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    [payload] = await pool.fetch("SELECT payload FROM outbox WHERE routing_key = 'order.status_changed'")
+    event = OrderEvent.model_validate(payload["payload"])
+    assert str(event.data.total) == "49999999999950000.00"
