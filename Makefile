@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop test test-setup test-unit test-integration test-e2e bench notebook venv check migrate seed clean
+.PHONY: run stop test test-packages test-setup test-unit test-integration test-e2e bench notebook venv check migrate seed clean
 
 # The environment is (re)built when pyproject.toml or the pinned versions change.
 $(STAMP): pyproject.toml constraints.txt
@@ -29,16 +29,22 @@ stop: $(STAMP)
 check migrate seed: $(STAMP)
 	$(BIN)/orderflow $@
 
-# The tests need the system packages and the three local servers (started if stopped).
-test-setup:
+# The tests need the system packages and, but for the unit tests, the three local servers
+# (started if stopped).
+test-packages:
 	@deployments/system-packages.sh test
-	@deployments/local-servers.sh
 	@$(MAKE) --no-print-directory venv
+
+test-setup: test-packages
+	@deployments/local-servers.sh
 
 test: test-setup
 	$(BIN)/pytest -ra
 
-test-unit test-integration test-e2e: test-setup
+test-unit: test-packages
+	$(BIN)/pytest -ra tests/unit
+
+test-integration test-e2e: test-setup
 	$(BIN)/pytest -ra tests/$(subst test-,,$@)
 
 bench: $(STAMP)

@@ -34,3 +34,13 @@ def test_a_stopped_redis_is_started_as_root_and_only_named_without_root():
                                           "again: 0"]
     assert result.stderr.splitlines() == ["orderflow: redis installed but not running. Start them with:",
                                           f"  sudo {script} redis"]
+
+
+def test_local_servers_that_answer_are_left_alone():
+    # The three shared servers run: nothing is started, nothing said (as root or not).
+    with tempfile.TemporaryDirectory(prefix="orderflow-scripts-") as directory:
+        Path(directory).chmod(0o755)
+        script = readable_by_anyone(LOCAL_SERVERS, Path(directory))
+        for command in ([str(script)], ["runuser", "-u", "nobody", "--", str(script)]):
+            result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+            assert (result.returncode, result.stdout, result.stderr) == (0, "", ""), command

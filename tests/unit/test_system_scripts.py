@@ -97,12 +97,18 @@ def test_only_known_purposes():
     assert result.returncode == 2 and "usage" in result.stderr
 
 
-def test_local_servers_that_answer_are_left_alone(shared_tmp):
-    # The three shared servers run: nothing is started, nothing said (as root or not).
-    script = readable_by_anyone(LOCAL_SERVERS, shared_tmp)
-    for as_nobody in (False, True):
-        result = run([str(script)], path_first=shared_tmp, as_nobody=as_nobody)
-        assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+def make_commands(target: str) -> str:
+    """What `make <target>` would run (recursive makes included), without running it."""
+    return subprocess.run(["make", "-n", "--no-print-directory", target], capture_output=True, text=True,
+                          cwd=SYSTEM_PACKAGES.parents[1], timeout=60, check=True).stdout
+
+
+def test_unit_tests_need_no_servers():
+    # Unit tests talk to no server: `make test-unit` must not insist on starting them.
+    assert "deployments/system-packages.sh test" in make_commands("test-unit")
+    assert "local-servers.sh" not in make_commands("test-unit")
+    for target in ("test", "test-integration", "test-e2e"):
+        assert "deployments/local-servers.sh" in make_commands(target), target
 
 
 def test_nginx_is_found_only_where_it_is(tmp_path):
