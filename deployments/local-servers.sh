@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start the local PostgreSQL, Redis and RabbitMQ that are installed but stopped (all three,
-# or the ones named), on their standard ports. `make test`, .ci/run and `orderflow run`
+# or the ones named), on their standard ports. `make test` (so .ci/run) and `orderflow run`
 # (for a server its settings point at on this machine) call it. Needs root to start a
 # server; without it, it prints the one command to run and exits 1.
 #

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The Debian/Ubuntu packages Orderflow needs from the system, in one place: `make run`,
-# `make test` and .ci/run call this script. Installed already: it does nothing (no
+# `make test` (so .ci/run) call this script. Installed already: it does nothing (no
 # apt-get update). Something missing: as root it installs it; otherwise it prints the one
 # command to run and exits 1.
 #
