@@ -52,7 +52,8 @@ async def claim_order_through_serve(number: str, email: str, account_id: uuid.UU
     return uuid.UUID(claimed) if claimed else None
 
 
-async def _keep_revocations_in_redis(auth: AuthService) -> None:
+async def _housekeeping(auth: AuthService) -> None:
+    """Every second: revocations copied to Redis, refresh pairs past their grace forgotten."""
     while True:
         try:
             await auth.republish_revocations()
@@ -60,6 +61,10 @@ async def _keep_revocations_in_redis(auth: AuthService) -> None:
             pass  # Redis is down; PostgreSQL answers session checks meanwhile
         except Exception:
             log.exception("cannot copy revocations to Redis")
+        try:
+            await auth.forget_expired_grace()
+        except Exception:
+            log.exception("cannot clear refresh pairs past their grace")
         await asyncio.sleep(1)
 
 
@@ -83,7 +88,7 @@ async def lifespan(app: FastAPI):
     app.state.verifier = TokenVerifier(
         keys, RedisSessionCheck(redis, fallback=auth, namespace=settings.redis_namespace), issuer=settings.auth_issuer, audience=settings.auth_audience
     )
-    sync = asyncio.create_task(_keep_revocations_in_redis(auth))
+    sync = asyncio.create_task(_housekeeping(auth))
     try:
         yield
     finally:

@@ -299,7 +299,7 @@ class AuthService:
                 await store.mark_refresh_token_used(conn, token_hash, refresh_token_hash(refresh_token),
                                                     seal_successor(token, pair))
                 return pair
-            if await self._retry_in_grace(conn, row):
+            if await store.retry_in_grace(conn, token_hash, self.settings.refresh_grace_s):
                 return open_successor(token, row["successor_sealed"])
             # Someone holds an old token: whoever it is, this session cannot be trusted.
             await store.revoke_session(conn, row["id"], "refresh token reused")
@@ -307,13 +307,10 @@ class AuthService:
         await self._publish_revocations([row["id"]])
         raise Unauthorized("The refresh token was used before; the session has been ended.")
 
-    async def _retry_in_grace(self, conn, row) -> bool:
-        """A used token presented again soon, while its successor is still unused: the
-        client lost the answer and retries (not a thief who got in later)."""
-        if row["successor_sealed"] is None:
-            return False
-        in_grace = datetime.now(UTC) - row["used_at"] <= timedelta(seconds=self.settings.refresh_grace_s)
-        return in_grace and await store.refresh_token_unused(conn, row["successor_hash"])
+    async def forget_expired_grace(self) -> int:
+        """Clear the sealed pairs of refreshes whose grace is over (run every second)."""
+        async with self._connection() as conn:
+            return await store.forget_sealed_successors(conn, self.settings.refresh_grace_s)
 
     async def logout(self, user: Principal) -> None:
         session_id = uuid.UUID(user.session_id)

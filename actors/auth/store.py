@@ -107,10 +107,28 @@ async def mark_refresh_token_used(
     )
 
 
-async def refresh_token_unused(conn: asyncpg.Connection, token_hash: str) -> bool:
-    """Whether the token exists and was never used. (Using it locks its session row, which
-    the caller holds: the answer cannot change before the caller's transaction ends.)"""
-    return bool(await conn.fetchval("SELECT used_at IS NULL FROM refresh_tokens WHERE token_hash = $1", token_hash))
+async def retry_in_grace(conn: asyncpg.Connection, token_hash: str, grace_s: float) -> bool:
+    """Whether this used token was rotated less than `grace_s` ago (by the database's clock,
+    the one that wrote used_at) and its successor was never used since. (Using the successor
+    locks its session row, which the caller holds: the answer cannot change before the
+    caller's transaction ends.)"""
+    return bool(await conn.fetchval(
+        """SELECT t.used_at >= now() - make_interval(secs => $2) AND s.used_at IS NULL
+           FROM refresh_tokens t JOIN refresh_tokens s ON s.token_hash = t.successor_hash
+           WHERE t.token_hash = $1 AND t.successor_sealed IS NOT NULL""",
+        token_hash, grace_s,
+    ))
+
+
+async def forget_sealed_successors(conn: asyncpg.Connection, grace_s: float) -> int:
+    """Drop the sealed pairs whose grace is over: past it they only serve someone who holds
+    both this table and an old refresh token."""
+    result = await conn.execute(
+        """UPDATE refresh_tokens SET successor_sealed = NULL
+           WHERE successor_sealed IS NOT NULL AND used_at < now() - make_interval(secs => $1)""",
+        grace_s,
+    )
+    return int(result.split()[-1])
 
 
 async def mark_email_verified(conn: asyncpg.Connection, user_id: uuid.UUID) -> None:

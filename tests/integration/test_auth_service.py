@@ -155,6 +155,23 @@ async def test_a_retry_after_the_grace_ends_the_session(auth, auth_pool, keys):
         await auth.refresh(renewed.refresh_token)
 
 
+async def test_a_sealed_pair_is_forgotten_once_its_grace_is_over(auth, auth_pool):
+    """Past the grace the sealed pair only helps someone holding the table and an old token."""
+    _, address = await registered(auth)
+    old, recent = [await auth.login(StaffLogin(email=address, password=PASSWORD), "10.0.0.2") for _ in range(2)]
+    await auth.refresh(old.refresh_token)
+    await auth.refresh(recent.refresh_token)
+    await auth_pool.execute(
+        "UPDATE refresh_tokens SET used_at = used_at - make_interval(secs => $2) WHERE token_hash = $1",
+        refresh_token_hash(old.refresh_token), auth.settings.refresh_grace_s + 1,
+    )
+    assert await auth.forget_expired_grace() >= 1
+    sealed = await auth_pool.fetchval(
+        "SELECT successor_sealed FROM refresh_tokens WHERE token_hash = $1", refresh_token_hash(old.refresh_token))
+    assert sealed is None
+    assert await auth.refresh(recent.refresh_token) == await auth.refresh(recent.refresh_token)  # still in grace
+
+
 async def test_changing_roles_ends_the_users_sessions(auth, keys):
     user, address = await registered(auth)
     pair = await auth.login(StaffLogin(email=address, password=PASSWORD), "10.0.0.3")
