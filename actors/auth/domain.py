@@ -5,15 +5,15 @@ import os
 import secrets
 import uuid
 from datetime import datetime, timedelta
+from typing import Annotated
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from passlib.hash import bcrypt_sha256
-from typing import Annotated
-
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
+from actors.common.events import OrderNumber
 from actors.common.security import ROLES
 from actors.common.text import Name
 
@@ -48,7 +48,7 @@ class StaffLogin(BaseModel):
 
 class OrderLogin(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    order_number: str = Field(pattern=r"^ORD-\d{4}-\d{6,}$")
+    order_number: OrderNumber
     email: EmailStr
 
 

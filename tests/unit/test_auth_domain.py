@@ -50,8 +50,9 @@ def test_role_updates_accept_known_roles_only():
 
 def test_order_login_needs_an_order_number():
     OrderLogin(order_number="ORD-2026-000042", email="a@example.com")
-    with pytest.raises(ValidationError):
-        OrderLogin(order_number="42", email="a@example.com")
+    for not_a_number in ("42", "ORD-٢٠٢٦-٠٠٠٠٤٢", "ORD-2026-" + "1" * 500):
+        with pytest.raises(ValidationError):
+            OrderLogin(order_number=not_a_number, email="a@example.com")
 
 
 def test_refresh_tokens_are_random_and_stored_hashed():
