@@ -275,3 +275,13 @@ def test_openapi_declares_the_problems_a_use_case_raises(anonymous):
     assert {"401", "422", "429"} <= statuses("auth", "/login", "post")
     assert {"401"} <= statuses("notifications", "/webhooks/orders", "post")
     assert {"404"} <= statuses("analytics", "/metrics", "get")
+
+
+def test_the_gateways_own_endpoint_tells_its_methods(anonymous):
+    assert anonymous.get("/gateway/health").json() == {"status": "ok", "service": "gateway"}
+    options = anonymous.options("/gateway/health")
+    assert options.status_code == 204 and options.headers["allow"] == "GET, HEAD, OPTIONS"
+    wrong = anonymous.post("/gateway/health")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "GET, HEAD, OPTIONS"
+    assert wrong.headers["content-type"] == "application/problem+json"
+    assert "allow" not in anonymous.get("/orders/health").headers  # the gateway's Allow is its own
