@@ -8,7 +8,7 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from tests.e2e.test_authorization import PASSWORD, login, register
+from tests.e2e.test_authorization import PASSWORD, login, register, user_id
 from tests.e2e.test_orders_api import order_body
 
 
@@ -49,7 +49,8 @@ def settled_stats(client: httpx.Client) -> dict:
 @pytest.fixture(scope="module")
 def callers(stack, admin_token) -> dict[str, httpx.Client]:
     admin = httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {admin_token}"}, timeout=30)
-    warehouse_id, warehouse_email = register(stack.url, "analyst")
+    warehouse_email = register(stack, "analyst")
+    warehouse_id = user_id(admin, warehouse_email)
     assert admin.put(f"/auth/users/{warehouse_id}/roles", json={"roles": ["warehouse"]}).status_code == 200
     order = httpx.post(f"{stack.url}/orders", json=order_body()).json()
     customer = login(stack.url, order_number=order["number"], email=order["customer"]["email"])["access_token"]
