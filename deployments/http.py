@@ -306,6 +306,7 @@ PROBLEM_STATUSES = {
     403: "The token's roles do not allow this",
     404: "Not found",
     409: "Conflicts with the resource's state",
+    412: "The resource changed since the version in If-Match",
     413: "Body larger than 1 MiB",
     422: "The request does not match the contract; see `errors`",
     428: "A precondition header is required",

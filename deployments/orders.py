@@ -206,7 +206,7 @@ async def get_order(order_id: str, response: Response, orders: Orders, user: Cur
     return _with_etag(response, await _visible_by_id(orders, order_id, user))
 
 
-@api.post("/{order_id}/status", response_model=Order, responses=problems(400, 409, 428),
+@api.post("/{order_id}/status", response_model=Order, responses=problems(400, 409, 412, 428),
           summary="Move an order to its next status")
 async def change_status(
     order_id: str,
@@ -225,7 +225,7 @@ async def change_status(
     return _with_etag(response, order)
 
 
-@api.post("/{order_id}/cancel", response_model=Order, responses=problems(400, 409), summary="Cancel an order")
+@api.post("/{order_id}/cancel", response_model=Order, responses=problems(400, 409, 412), summary="Cancel an order")
 async def cancel_order(
     order_id: str,
     response: Response,

@@ -271,7 +271,8 @@ def test_openapi_declares_the_problems_a_use_case_raises(anonymous):
     def statuses(service: str, path: str, method: str) -> set[str]:
         return set(anonymous.get(f"/{service}/openapi.json").json()["paths"][path][method]["responses"])
 
-    assert {"400", "401", "403", "404", "409", "422", "428", "503"} <= statuses("orders", "/{order_id}/status", "post")
+    assert {"400", "401", "403", "404", "409", "412", "422", "428", "503"} <= statuses("orders", "/{order_id}/status", "post")
+    assert {"409", "412"} <= statuses("orders", "/{order_id}/cancel", "post")
     assert {"401", "422", "429"} <= statuses("auth", "/login", "post")
     assert {"401"} <= statuses("notifications", "/webhooks/orders", "post")
     assert {"404"} <= statuses("analytics", "/metrics", "get")
