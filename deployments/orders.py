@@ -146,7 +146,8 @@ async def ready(request: Request, orders: Orders) -> JSONResponse:
                            optional={"rabbitmq": broker, "redis": redis}, timeout_s=orders.timeout_s)
 
 
-@api.post("", status_code=201, response_model=Order, summary="Place an order")
+@api.post("", status_code=201, response_model=Order, summary="Place an order",
+          responses={200: {"model": Order, "description": "The same Idempotency-Key and body again: the order placed then"}})
 async def create_order(
     new: NewOrder,
     response: Response,

@@ -9,6 +9,11 @@ import time
 import schemathesis
 from schemathesis.core import NotSet
 
+# Imported here, on the main thread, not first by one of the run's workers: anyio compiles
+# its own source when imported, and CPython 3.11's compiler is not safe to enter from two
+# threads at once ("SystemError: AST constructor recursion depth mismatch" in a CI run).
+import schemathesis.transport.asgi  # noqa: F401  isort: skip
+
 from actors.notification.webhook import sign
 
 WEBHOOK_SECRET = os.environ.get("ORDERFLOW_TEST_WEBHOOK_SECRET", "")

@@ -273,6 +273,7 @@ def test_openapi_declares_the_problems_a_use_case_raises(anonymous):
 
     assert {"400", "401", "403", "404", "409", "412", "422", "428", "503"} <= statuses("orders", "/{order_id}/status", "post")
     assert {"409", "412"} <= statuses("orders", "/{order_id}/cancel", "post")
+    assert {"200", "201"} <= statuses("orders", "/", "post")  # 200: an Idempotency-Key replayed
     assert {"401", "422", "429"} <= statuses("auth", "/login", "post")
     assert {"401"} <= statuses("notifications", "/webhooks/orders", "post")
     assert {"404"} <= statuses("analytics", "/metrics", "get")
