@@ -4,7 +4,6 @@ of caller, in one table; then the flows a customer and a clerk go through."""
 import email
 import email.policy
 import re
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -12,6 +11,7 @@ import httpx
 import pytest
 
 from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
+from tests.e2e.desktop import wait_for
 from tests.e2e.test_orders_api import order_body
 
 CALLERS = ("anonymous", "this_customer", "other_customer", "registered", "warehouse", "admin")
@@ -41,14 +41,15 @@ def login(url: str, **credentials) -> dict:
 
 def mailed_token(stack, address: str) -> str:
     """The link's token in the newest mail to `address` in the stack's mail sink (its files)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def newest_token() -> str | None:
         for path in sorted((stack.settings.run_dir / "mail").glob("*.eml"), reverse=True):
             message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
             if message["To"] == address and (found := re.search(r"\?token=([\w-]+)", message.get_content())):
                 return found.group(1)
-        time.sleep(0.2)
-    raise AssertionError(f"no mail with a link reached {address} within 30s")
+        return None
+
+    return wait_for(newest_token, f"a mail with a link to {address}", timeout_s=30)
 
 
 def register(stack, name: str, *, verify: bool = True) -> str:
