@@ -19,7 +19,7 @@ from actors.common.security import AuthServiceSessionCheck, RedisSessionCheck, T
 from actors.notification.consumer import dead_letter_queue_name, retry_queue_name
 from actors.notification.settings import MIGRATIONS, NotificationSettings
 from tests.integration.conftest import AMQP_URL, POSTGRES_URL, SUFFIX
-from tests.integration.support import AppServer
+from tests.integration.support import AppServer, wait_until
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 ISSUER, AUDIENCE = "orderflow-auth", "orderflow"
@@ -132,6 +132,13 @@ class NotificationServer(AppServer):
         from deployments.notification import create_api
 
         super().__init__(create_api(settings, verifier_factory=tokens.verifier), "/notifications", port, **options)
+
+    async def start(self) -> "NotificationServer":
+        """Started, and its fan-out has read the log: until then a WebSocket is closed with
+        1013 (an agent tries again), which a test connecting at once would take for a failure."""
+        await super().start()
+        await wait_until(lambda: self.app.state.hub.last_id is not None, what="the fan-out to read the log")
+        return self
 
     @property
     def ws_url(self) -> str:
