@@ -32,8 +32,9 @@ from actors.common.db import create_pool, migrate
 from actors.common.errors import NotFound
 from actors.common.logging import configure_logging, get_logger
 from actors.common.redis import REDIS_ERRORS, create_redis
-from actors.common.security import Principal, RedisSessionCheck, TokenVerifier, require_roles, require_signed_in
-from deployments.http import CurrentUser, NotReady, create_service_api, problems, readiness
+from actors.common.security import RedisSessionCheck, TokenVerifier, require_roles, require_signed_in
+from deployments.http import CurrentUser, NotReady, create_service_api, readiness
+from deployments.openapi import problems
 
 log = get_logger("auth")
 

@@ -36,10 +36,9 @@ from deployments.http import (
     bearer_token,
     create_service_api,
     create_verifier,
-    json_body,
-    problems,
     readiness,
 )
+from deployments.openapi import json_body, problems
 
 log = get_logger("notification")
 

@@ -29,7 +29,8 @@ from actors.orders.relay import OutboxRelay
 from actors.orders.service import OrdersService, customer_view, order_not_found
 from actors.orders.settings import MIGRATIONS, OrdersSettings
 from actors.orders.store import ChangeCursor, Cursor, OrderFilter
-from deployments.http import CurrentUser, NotReady, create_service_api, create_verifier, problems, readiness
+from deployments.http import CurrentUser, NotReady, create_service_api, create_verifier, readiness
+from deployments.openapi import problems
 
 MAX_PAGE = 200
 MAX_CHANGES_PAGE = 5000

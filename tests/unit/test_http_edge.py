@@ -8,7 +8,8 @@ from fastapi.testclient import TestClient
 
 from pydantic import BaseModel
 
-from deployments.http import CurrentUser, create_service_api, json_body, problems
+from deployments.http import CurrentUser, create_service_api
+from deployments.openapi import json_body, problems
 
 
 @contextlib.asynccontextmanager
