@@ -26,12 +26,15 @@ from actors.common.logging import get_logger, order_id_var, request_id_var
 from actors.common.metrics import metrics_response, observe_request
 from actors.common.security import (
     GUEST,
+    STAFF,
     AuthServiceSessionCheck,
     InvalidToken,
     JwksKeySource,
     Principal,
     RedisSessionCheck,
     TokenVerifier,
+    require_roles,
+    require_signed_in,
 )
 from actors.common.settings import CommonSettings
 from deployments.openapi import openapi_with_errors
@@ -306,6 +309,25 @@ async def current_user(request: Request) -> Principal:
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+async def signed_in_user(user: CurrentUser) -> Principal:
+    return require_signed_in(user)
+
+
+async def staff_user(user: CurrentUser) -> Principal:
+    return require_roles(user, *STAFF)
+
+
+async def admin_user(user: CurrentUser) -> Principal:
+    return require_roles(user, "admin")
+
+
+# What a route needs of its caller, declared in its signature (401 for a guest, 403 without
+# the role), so the rule is read off the route and checked once per request.
+SignedInUser = Annotated[Principal, Depends(signed_in_user)]
+StaffUser = Annotated[Principal, Depends(staff_user)]
+AdminUser = Annotated[Principal, Depends(admin_user)]
 
 
 def create_verifier(settings: CommonSettings, redis) -> TokenVerifier:
