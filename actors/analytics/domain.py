@@ -20,9 +20,10 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-# The order statuses, in the order of the order's life (API.md, Orders).
-STATUSES = ("new", "paid", "picking", "packed", "shipped", "delivered", "cancelled")
-CANCELLED = "cancelled"
+from actors.common.contracts import OrderStatus
+
+STATUSES = tuple(status.value for status in OrderStatus)  # in the order of an order's life
+CANCELLED = OrderStatus.CANCELLED.value
 MINOR_PER_MAJOR = 100  # orders carry two decimals in every currency (numeric(12, 2))
 DEFAULT_TOP = 10
 INT64_MAX = int(np.iinfo(np.int64).max)

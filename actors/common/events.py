@@ -6,14 +6,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
+from actors.common.contracts import OrderStatus
 from actors.common.money import Currency, OrderTotal
 from actors.common.timestamps import Timestamp
 
 ORDER_CREATED = "order.created"
 ORDER_STATUS_CHANGED = "order.status_changed"
 EventType = Literal["order.created", "order.status_changed"]
-# The order statuses (API.md, Orders); the Orders service's Status enum has exactly these.
-OrderStatus = Literal["new", "paid", "picking", "packed", "shipped", "delivered", "cancelled"]
 # items_count is the number of units: at most 500 lines of 10,000 (the Orders API's bounds).
 MAX_ITEMS_COUNT = 500 * 10_000
 ORDER_NUMBER_PATTERN = r"^ORD-[0-9]{4}-[0-9]{6,12}$"  # ORD-2026-000042 (six digits, more past 999,999)

@@ -10,13 +10,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from actors.common.contracts import OrderStatus
 from actors.common.events import ORDER_CREATED, OrderEvent
 
 Language = Literal["en", "pl"]
 Kind = Literal["order_created", "status_changed", "order_cancelled"]
 Urgency = Literal["normal", "critical"]
 
-CANCELLED = "cancelled"
+CANCELLED = OrderStatus.CANCELLED.value
 MAX_FIELD = 120  # a number or address longer than this is cut, so a message stays readable
 
 STATUS_WORDS: dict[str, dict[str, str]] = {

@@ -4,11 +4,11 @@ import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
+from actors.common.contracts import OrderStatus
 from actors.common.errors import Conflict, Unprocessable
 from actors.common.events import ORDER_NUMBER_PATTERN
 from actors.common.money import MAX_ORDER_TOTAL, MONEY_QUANT, Currency, Money
@@ -18,14 +18,7 @@ MAX_QUANTITY = 10_000
 MAX_ITEMS = 500
 
 
-class Status(StrEnum):
-    NEW = "new"
-    PAID = "paid"
-    PICKING = "picking"
-    PACKED = "packed"
-    SHIPPED = "shipped"
-    DELIVERED = "delivered"
-    CANCELLED = "cancelled"
+Status = OrderStatus
 
 
 TRANSITIONS: dict[Status, tuple[Status, ...]] = {

@@ -4,7 +4,6 @@ API's own data, so that what a notification shows is what an order can be."""
 import json
 import uuid
 from decimal import Decimal
-from typing import get_args
 
 import pytest
 from pydantic import ValidationError
@@ -15,8 +14,8 @@ from actors.common.events import (
     ORDER_STATUS_CHANGED,
     OrderEvent,
     OrderEventData,
-    OrderStatus,
 )
+from actors.common.contracts import OrderStatus
 from actors.common.money import MAX_ORDER_TOTAL, MAX_STORED_TOTAL
 from actors.orders.domain import MAX_ITEMS, MAX_QUANTITY, Status
 
@@ -45,7 +44,7 @@ def test_an_event_round_trips_through_json():
 
 
 def test_the_status_set_and_the_unit_bound_are_the_orders_services():
-    assert set(get_args(OrderStatus)) == {s.value for s in Status}
+    assert Status is OrderStatus
     assert MAX_ITEMS_COUNT == MAX_ITEMS * MAX_QUANTITY
 
 
