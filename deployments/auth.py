@@ -1,8 +1,8 @@
 """The auth service over HTTP (API.md, Auth) and its Ray Serve deployment."""
 
-import asyncio
 import contextlib
 import uuid
+from functools import partial
 from typing import Annotated
 
 from fastapi import Body, Depends, FastAPI, Request, Response
@@ -30,43 +30,26 @@ from actors.auth.service import AuthService
 from actors.auth.settings import MIGRATIONS, AuthSettings
 from actors.common.db import create_pool, migrate
 from actors.common.errors import NotFound
-from actors.common.logging import configure_logging, get_logger
-from actors.common.redis import REDIS_ERRORS, create_redis
-from actors.common.security import RedisSessionCheck, TokenVerifier, require_roles, require_signed_in
-from deployments.http import CurrentUser, NotReady, create_service_api, readiness
+from actors.common.logging import configure_logging
+from actors.common.redis import create_redis
+from actors.common.security import RedisSessionCheck, TokenVerifier
+from deployments.http import AdminUser, NotReady, SignedInUser, create_service_api, readiness
 from deployments.openapi import problems
 
-log = get_logger("auth")
 
-
-async def find_order_through_serve(number: str, email: str) -> uuid.UUID | None:
+async def find_order_through_serve(orders_app: str, number: str, email: str) -> uuid.UUID | None:
     """Ask the orders application through a Serve handle: a call inside the cluster, not
     an HTTP route anyone outside could use to probe order numbers."""
-    handle = serve.get_app_handle("orders")
+    handle = serve.get_app_handle(orders_app)
     found = await handle.find_order_id.remote(number, email)
     return uuid.UUID(found) if found else None
 
 
-async def claim_order_through_serve(number: str, email: str, account_id: uuid.UUID) -> uuid.UUID | None:
-    handle = serve.get_app_handle("orders")
+async def claim_order_through_serve(orders_app: str, number: str, email: str,
+                                    account_id: uuid.UUID) -> uuid.UUID | None:
+    handle = serve.get_app_handle(orders_app)
     claimed = await handle.claim_order.remote(number, email, str(account_id))
     return uuid.UUID(claimed) if claimed else None
-
-
-async def _housekeeping(auth: AuthService) -> None:
-    """Every second: revocations copied to Redis, refresh pairs past their grace forgotten."""
-    while True:
-        try:
-            await auth.republish_revocations()
-        except REDIS_ERRORS:
-            pass  # Redis is down; PostgreSQL answers session checks meanwhile
-        except Exception:
-            log.exception("cannot copy revocations to Redis")
-        try:
-            await auth.forget_expired_grace()
-        except Exception:
-            log.exception("cannot clear refresh pairs past their grace")
-        await asyncio.sleep(1)
 
 
 @contextlib.asynccontextmanager
@@ -78,7 +61,8 @@ async def lifespan(app: FastAPI):
     pool = await create_pool(settings.database_url, max_size=settings.db_pool_size,
                              timeout_s=settings.dependency_timeout_s)
     redis = create_redis(settings.redis_url)
-    auth = AuthService(pool, redis, keys, settings, find_order_through_serve, claim_order_through_serve)
+    auth = AuthService(pool, redis, keys, settings, partial(find_order_through_serve, settings.orders_app),
+                       partial(claim_order_through_serve, settings.orders_app))
     mail = MailOutbox(pool, SmtpSender(settings), wake=auth.mail_queued, poll_s=settings.mail_poll_s,
                       max_backoff_s=settings.mail_retry_max_s)
     mail.start()
@@ -89,11 +73,12 @@ async def lifespan(app: FastAPI):
     app.state.verifier = TokenVerifier(
         keys, RedisSessionCheck(redis, fallback=auth, namespace=settings.redis_namespace), issuer=settings.auth_issuer, audience=settings.auth_audience
     )
-    sync = asyncio.create_task(_housekeeping(auth))
+    housekeeping = auth.housekeeping_loop()
+    housekeeping.start()
     try:
         yield
     finally:
-        sync.cancel()
+        await housekeeping.stop()
         await auth.finish_background()
         await mail.stop()
         await redis.aclose()
@@ -189,8 +174,8 @@ async def password_reset_confirm(body: PasswordReset, auth: Auth) -> Response:
 
 @api.post("/claim-order", response_model=ClaimedOrder, responses=problems(429),
           summary="Make an order the signed-in account's, with its number and email")
-async def claim_order(request: Request, body: OrderClaim, user: CurrentUser, auth: Auth) -> ClaimedOrder:
-    return ClaimedOrder(**await auth.claim_order(require_signed_in(user), body, client_address(request)))
+async def claim_order(request: Request, body: OrderClaim, user: SignedInUser, auth: Auth) -> ClaimedOrder:
+    return ClaimedOrder(**await auth.claim_order(user, body, client_address(request)))
 
 
 def no_store(response: Response) -> None:
@@ -202,9 +187,7 @@ def no_store(response: Response) -> None:
 @api.post("/login", response_model=TokenPair, dependencies=[Depends(no_store)], responses=problems(401, 429),
           summary="Log in with email and password, or order number and email")
 async def login(request: Request, auth: Auth, credentials: Annotated[StaffLogin | OrderLogin, Body()]) -> TokenPair:
-    if isinstance(credentials, OrderLogin):
-        return await auth.login_with_order(credentials, client_address(request))
-    return await auth.login(credentials, client_address(request))
+    return await auth.sign_in(credentials, client_address(request))
 
 
 @api.post("/refresh", response_model=TokenPair, dependencies=[Depends(no_store)], responses=problems(401),
@@ -214,8 +197,8 @@ async def refresh(body: RefreshRequest, auth: Auth) -> TokenPair:
 
 
 @api.post("/logout", status_code=204, summary="End this session everywhere")
-async def logout(user: CurrentUser, auth: Auth) -> Response:
-    await auth.logout(require_signed_in(user))
+async def logout(user: SignedInUser, auth: Auth) -> Response:
+    await auth.logout(user)
     return Response(status_code=204)
 
 
@@ -236,13 +219,12 @@ class Roles(BaseModel):
 
 
 @api.get("/me", response_model=Me, response_model_exclude_none=True, summary="Who the token belongs to")
-async def me(user: CurrentUser, auth: Auth) -> dict:
-    return await auth.me(require_signed_in(user))
+async def me(user: SignedInUser, auth: Auth) -> dict:
+    return await auth.me(user)
 
 
 @api.get("/users", response_model=list[User], summary="All accounts (admin)")
-async def users(user: CurrentUser, auth: Auth) -> list[User]:
-    require_roles(user, "admin")
+async def users(admin: AdminUser, auth: Auth) -> list[User]:
     return await auth.users()
 
 
@@ -254,15 +236,13 @@ def _user_id(user_id: str) -> uuid.UUID:
 
 
 @api.get("/users/{user_id}/roles", response_model=Roles, summary="A user's roles (admin)")
-async def get_roles(user_id: str, user: CurrentUser, auth: Auth) -> dict:
-    require_roles(user, "admin")
+async def get_roles(user_id: str, admin: AdminUser, auth: Auth) -> dict:
     return {"roles": await auth.roles(_user_id(user_id))}
 
 
 @api.put("/users/{user_id}/roles", response_model=Roles,
          summary="Replace a user's roles (admin); their sessions end")
-async def put_roles(user_id: str, update: RolesUpdate, user: CurrentUser, auth: Auth) -> dict:
-    require_roles(user, "admin")
+async def put_roles(user_id: str, update: RolesUpdate, admin: AdminUser, auth: Auth) -> dict:
     return {"roles": await auth.set_roles(_user_id(user_id), update.roles)}
 
 

@@ -12,8 +12,6 @@ from actors.common.settings import CommonSettings, shared
 class AnalyticsSettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore", populate_by_name=True)
 
-    # The Serve application whose deployment answers `orders_changed_since`.
-    orders_app: str = "orders"
     sync_interval_s: float = 5.0
     sync_page_size: int = 1000
     # Each refresh re-reads changes this far behind the newest one it has seen: a

@@ -17,7 +17,8 @@ from actors.auth import store
 from actors.auth.settings import AuthSettings
 from actors.common.db import CONNECTION_ERRORS
 from actors.common.logging import get_logger
-from actors.common.retry import Backoff, sleep_unless
+from actors.common.loop import BackgroundLoop
+from actors.common.retry import Backoff
 
 log = get_logger("mail")
 
@@ -92,29 +93,33 @@ def _permanent(exc: Exception) -> bool:
 
 
 class MailOutbox:
-    """Sends mail_outbox rows, oldest first. Every replica runs one; FOR UPDATE SKIP LOCKED
-    keeps two from sending the same mail."""
+    """Sends mail_outbox rows, oldest first, in a background loop woken when a mail is
+    queued. Every replica runs one; FOR UPDATE SKIP LOCKED keeps two from sending the same
+    mail."""
 
     def __init__(self, pool: asyncpg.Pool, sender: SmtpSender, *, wake: asyncio.Event, poll_s: float,
                  max_backoff_s: float):
         self.pool = pool
         self.sender = sender
-        self.poll_s = poll_s
         self.max_backoff_s = max_backoff_s
-        self._wake = wake
         # False from a failed attempt to reach the SMTP server until one succeeds (readiness).
         self.smtp_ok = True
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self.loop = BackgroundLoop(
+            "mail-outbox", self.send_due, idle_s=poll_s, wake=wake,
+            transient=(*SMTP_ERRORS, *CONNECTION_ERRORS),
+            backoff=Backoff(initial_s=min(1.0, max_backoff_s), max_s=max_backoff_s),
+        )
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="mail-outbox")
+        self.loop.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._task is not None:
-            await self._task
+        await self.loop.stop()
+
+    async def send_due(self) -> None:
+        """Send every mail due, until none is or the loop is stopping."""
+        while await self.send_one() and not self.loop.stopping.is_set():
+            pass
 
     async def send_one(self) -> bool:
         """Send the oldest mail due; False when none is. A mail refused for now waits its own
@@ -144,20 +149,3 @@ class MailOutbox:
         if failure is not None:
             raise failure
         return True
-
-    async def _run(self) -> None:
-        backoff = Backoff(initial_s=min(1.0, self.max_backoff_s), max_s=self.max_backoff_s)
-        while not self._stopping.is_set():
-            try:
-                self._wake.clear()
-                while await self.send_one() and not self._stopping.is_set():
-                    pass
-                backoff.reset()
-                await sleep_unless(self._wake, self.poll_s)
-            except (*SMTP_ERRORS, *CONNECTION_ERRORS) as exc:
-                delay = backoff.next_delay()
-                log.warning("mail cannot be sent yet (%s: %s); retrying in %.1fs", exc.__class__.__name__, exc, delay)
-                await sleep_unless(self._stopping, delay)
-            except Exception:
-                log.exception("mail outbox failed unexpectedly; retrying")
-                await sleep_unless(self._stopping, self.max_backoff_s)

@@ -32,9 +32,10 @@ from actors.auth.keys import SigningKeys
 from actors.auth.lockout import Lockout
 from actors.auth.mail import Mail, already_registered_mail, password_reset_mail, verification_mail
 from actors.auth.settings import AuthSettings
-from actors.common.db import connection
-from actors.common.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from actors.common.db import CONNECTION_ERRORS, connection
+from actors.common.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from actors.common.logging import get_logger
+from actors.common.loop import BackgroundLoop
 from actors.common.redis import REDIS_ERRORS, count_in_window
 from actors.common.security import Principal, revoked_key
 
@@ -257,6 +258,12 @@ class AuthService:
 
     # --- logins -----------------------------------------------------------------------
 
+    async def sign_in(self, credentials: StaffLogin | OrderLogin, client: str) -> TokenPair:
+        """A login with email and password, or (a customer) with an order's number and email."""
+        if isinstance(credentials, OrderLogin):
+            return await self.login_with_order(credentials, client)
+        return await self.login(credentials, client)
+
     async def login(self, credentials: StaffLogin, client: str) -> TokenPair:
         email = str(credentials.email)
         account = f"account:{email.casefold()}"
@@ -308,7 +315,7 @@ class AuthService:
         raise Unauthorized("The refresh token was used before; the session has been ended.")
 
     async def forget_expired_grace(self) -> int:
-        """Clear the sealed pairs of refreshes whose grace is over (run every second)."""
+        """Clear the sealed pairs of refreshes whose grace is over (housekeeping)."""
         async with self._connection() as conn:
             return await store.forget_sealed_successors(conn, self.settings.refresh_grace_s)
 
@@ -337,6 +344,21 @@ class AuthService:
             revoked = await store.recently_revoked(conn, since)
         await self._publish_revocations(revoked, raise_errors=True)
         return len(revoked)
+
+    async def housekeeping(self) -> None:
+        """One round of the replica's housekeeping: revocations copied to Redis, refresh pairs
+        past their grace forgotten (the latter even when the former failed)."""
+        try:
+            await self.republish_revocations()
+        except REDIS_ERRORS:
+            pass  # Redis is down; PostgreSQL answers session checks meanwhile
+        finally:
+            await self.forget_expired_grace()
+
+    def housekeeping_loop(self) -> BackgroundLoop:
+        """Housekeeping every second, in the background of each replica."""
+        return BackgroundLoop("auth-housekeeping", self.housekeeping, idle_s=1.0,
+                              transient=(ServiceUnavailable, *CONNECTION_ERRORS))
 
     # --- helpers ----------------------------------------------------------------------
 

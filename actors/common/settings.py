@@ -55,6 +55,8 @@ class CommonSettings(BaseSettings):
     auth_issuer: str = shared("AUTH_ISSUER", "orderflow-auth")
     auth_audience: str = shared("AUTH_AUDIENCE", "orderflow")
     auth_url: str = shared("AUTH_URL", "http://127.0.0.1:8000/auth")
+    # The Serve application of the orders service, which auth and analytics call through a handle.
+    orders_app: str = shared("ORDERS_APP", "orders")
     # Upper bound for any single dependency call made while serving a request, so a dead
     # database or broker turns into a 503 quickly instead of a hung client.
     dependency_timeout_s: float = shared("DEPENDENCY_TIMEOUT_S", 1.5)

@@ -20,9 +20,10 @@ from actors.auth.settings import MIGRATIONS, AuthSettings
 from actors.common.db import create_pool, drop_database, ensure_database, migrate
 from actors.common.errors import Unauthorized
 from actors.common.redis import create_redis
-from actors.common.security import InvalidToken, RedisSessionCheck, TokenVerifier
+from actors.common.security import InvalidToken, RedisSessionCheck, TokenVerifier, revoked_key
 from actors.orders.service import OrdersService
 from tests.factories import new_order
+from tests.integration.support import wait_until
 
 SUFFIX = uuid.uuid4().hex[:8]
 NAMESPACE = f"orderflow_test_{SUFFIX}"
@@ -172,6 +173,26 @@ async def test_a_sealed_pair_is_forgotten_once_its_grace_is_over(auth, auth_pool
     assert await auth.refresh(recent.refresh_token) == await auth.refresh(recent.refresh_token)  # still in grace
 
 
+async def test_housekeeping_forgets_pairs_past_their_grace_while_redis_is_down(auth_pool, dead_redis, keys, orders):
+    auth = make_auth(auth_pool, dead_redis, keys, orders)
+    _, address = await registered(auth)
+    pair = await auth.login(StaffLogin(email=address, password=PASSWORD), "10.0.0.2")
+    await auth.refresh(pair.refresh_token)
+    await auth_pool.execute(
+        "UPDATE refresh_tokens SET used_at = used_at - make_interval(secs => $2) WHERE token_hash = $1",
+        refresh_token_hash(pair.refresh_token), auth.settings.refresh_grace_s + 1,
+    )
+    housekeeping = auth.housekeeping_loop()
+    housekeeping.start()
+    try:
+        await wait_until(lambda: auth_pool.fetchval(
+            "SELECT successor_sealed IS NULL FROM refresh_tokens WHERE token_hash = $1",
+            refresh_token_hash(pair.refresh_token)), timeout_s=10, what="the sealed pair forgotten")
+    finally:
+        await housekeeping.stop()
+    assert housekeeping.failure is None  # Redis away is no failure of a round: PostgreSQL has the revocations
+
+
 async def test_changing_roles_ends_the_users_sessions(auth, keys):
     user, address = await registered(auth)
     pair = await auth.login(StaffLogin(email=address, password=PASSWORD), "10.0.0.3")
@@ -246,7 +267,14 @@ async def test_a_logout_during_a_redis_outage_reaches_redis_afterwards(auth_pool
     pair = await during.login(StaffLogin(email=address, password=PASSWORD), "10.5.0.1")
     await during.logout(await verifier_for(during, keys).verify(pair.access_token))
     after = make_auth(auth_pool, redis, keys, orders)
-    assert await after.republish_revocations() >= 1
+    housekeeping = after.housekeeping_loop()
+    housekeeping.start()
+    try:
+        session_id = jwt.decode(pair.access_token, options={"verify_signature": False})["sid"]
+        await wait_until(lambda: redis.exists(revoked_key(NAMESPACE, session_id)), timeout_s=10,
+                         what="the revocation copied to Redis")
+    finally:
+        await housekeeping.stop()
     with pytest.raises(InvalidToken):
         await verifier_for(after, keys).verify(pair.access_token)
 
