@@ -1,9 +1,7 @@
 """The analytics service over HTTP (API.md, Analytics) and its Ray Serve deployment."""
 
-import asyncio
 import contextlib
-import os
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Query, Request, Response
@@ -12,23 +10,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.serve import Application
 
-from actors.analytics.domain import DEFAULT_TOP, FIRST_DAY, LAST_DAY, Granularity, StatsQuery
+from actors.analytics.domain import DEFAULT_TOP, MAX_TOP, Granularity
 from actors.analytics.frame import Watermark
 from actors.analytics.periods import ReportPeriod, report_window
 from actors.analytics.reports import ReportInfo
 from actors.analytics.service import AnalyticsService
 from actors.analytics.settings import AnalyticsSettings
-from actors.common.errors import Unprocessable
-from actors.common.logging import configure_logging, get_logger
+from actors.common.logging import configure_logging
 from actors.common.redis import create_redis
-from actors.common.security import STAFF, require_roles
 from actors.common.timestamps import Day
-from deployments.http import CurrentUser, NotReady, create_service_api, create_verifier, readiness
-
-log = get_logger("analytics")
-DEFAULT_RANGE_DAYS = 30
-MAX_RANGE_DAYS = 3660  # ten years of daily trend points is already a long answer
-MAX_TOP = 100
+from deployments.http import AdminUser, NotReady, StaffUser, create_service_api, create_verifier, readiness
 
 
 class ServeOrderSource:
@@ -45,11 +36,6 @@ class ServeOrderSource:
         return await handle.orders_changed_since.remote(after.updated_at.isoformat(), after.order_id, limit)
 
 
-async def _start(analytics: AnalyticsService) -> None:
-    await analytics.load_snapshot()
-    await analytics.run_sync()
-
-
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = AnalyticsSettings()
@@ -62,15 +48,14 @@ async def lifespan(app: FastAPI):
     app.state.analytics = analytics
     app.state.redis = redis
     app.state.verifier = create_verifier(settings, redis)
-    tasks = [asyncio.create_task(_start(analytics))]
-    if settings.run_scheduler:
-        tasks.append(asyncio.create_task(analytics.scheduler().run()))
+    loops = analytics.background_loops()
+    for loop in loops:
+        loop.start()
     try:
         yield
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for loop in loops:
+            await loop.stop(cancel=True)  # a sync or report in flight may take long
         await snapshot_redis.aclose()
         await redis.aclose()
 
@@ -107,21 +92,6 @@ class ReportEntry(BaseModel):
                    from_=start, to=end)
 
 
-def stats_query(first: date | None, last: date | None, granularity: Granularity, top: int) -> StatsQuery:
-    """Both days included, UTC; without them, the last 30 days up to today."""
-    for day, name in ((first, "from"), (last, "to")):
-        if day is not None and not FIRST_DAY <= day <= LAST_DAY:
-            raise Unprocessable(f"`{name}` must be a day from {FIRST_DAY} to {LAST_DAY}.",
-                                errors=[{"loc": ["query", name]}])
-    last = last or datetime.now(UTC).date()
-    first = first or max(FIRST_DAY, last - timedelta(days=DEFAULT_RANGE_DAYS - 1))
-    if first > last:
-        raise Unprocessable(f"`from` ({first}) is after `to` ({last}).", errors=[{"loc": ["query", "from"]}])
-    if (last - first).days + 1 > MAX_RANGE_DAYS:
-        raise Unprocessable(f"The range may span at most {MAX_RANGE_DAYS} days.", errors=[{"loc": ["query", "to"]}])
-    return StatsQuery.for_dates(first, last, granularity, top)
-
-
 @api.get("/ready", tags=["operations"], summary="Readiness: the orders are loaded and reports writable; "
          "the sync with Orders and Redis are reported")
 async def ready(request: Request, analytics: Analytics) -> JSONResponse:
@@ -143,9 +113,7 @@ async def ready(request: Request, analytics: Analytics) -> JSONResponse:
         return {}
 
     async def reports() -> None:
-        folder = analytics.reports.path
-        folder.mkdir(parents=True, exist_ok=True)
-        if not os.access(folder, os.W_OK):
+        if not analytics.reports.writable():
             raise NotReady("the reports folder is not writable")
 
     async def redis() -> None:
@@ -194,32 +162,29 @@ class StatsDocument(BaseModel):
 @api.get("/stats", response_model=StatsDocument, summary="Order statistics for a range of days (staff)")
 async def stats(
     analytics: Analytics,
-    user: CurrentUser,
+    staff: StaffUser,
     first: Annotated[Day | None, Query(alias="from", description="First day, included (UTC), YYYY-MM-DD")] = None,
     last: Annotated[Day | None, Query(alias="to", description="Last day, included (UTC), YYYY-MM-DD")] = None,
     granularity: Granularity = Granularity.DAY,
     top: Annotated[int, Query(ge=1, le=MAX_TOP)] = DEFAULT_TOP,
 ) -> dict:
-    require_roles(user, *STAFF)
-    return await analytics.stats(stats_query(first, last, granularity, top))
+    return await analytics.stats_for_days(first, last, granularity, top)
 
 
 @api.get("/reports", response_model=list[ReportEntry], summary="Reports made so far, newest first (staff)")
-async def list_reports(analytics: Analytics, user: CurrentUser) -> list[ReportEntry]:
-    require_roles(user, *STAFF)
+async def list_reports(analytics: Analytics, staff: StaffUser) -> list[ReportEntry]:
     return [ReportEntry.of(info) for info in await analytics.list_reports()]
 
 
 @api.get("/reports/{name}", response_class=PlainTextResponse, summary="One report as text (staff)")
-async def get_report(name: str, analytics: Analytics, user: CurrentUser) -> PlainTextResponse:
-    require_roles(user, *STAFF)
+async def get_report(name: str, analytics: Analytics, staff: StaffUser) -> PlainTextResponse:
     text = await analytics.read_report(name)
     return PlainTextResponse(text, headers={"Content-Disposition": f'inline; filename="{name}"'})
 
 
 @api.post("/reports", status_code=201, response_model=ReportEntry, summary="Make a report now (admin)")
-async def create_report(body: ReportRequest, response: Response, analytics: Analytics, user: CurrentUser) -> ReportEntry:
-    require_roles(user, "admin")
+async def create_report(body: ReportRequest, response: Response, analytics: Analytics,
+                        admin: AdminUser) -> ReportEntry:
     info = await analytics.make_report(body.period)
     response.headers["Location"] = f"/analytics/reports/{info.name}"
     return ReportEntry.of(info)

@@ -26,6 +26,7 @@ STATUSES = tuple(status.value for status in OrderStatus)  # in the order of an o
 CANCELLED = OrderStatus.CANCELLED.value
 MINOR_PER_MAJOR = 100  # orders carry two decimals in every currency (numeric(12, 2))
 DEFAULT_TOP = 10
+MAX_TOP = 100
 INT64_MAX = int(np.iinfo(np.int64).max)
 # The days a query may name: no order is older than the Unix epoch, and the day after the
 # range, and the start of the week or month after its last one, must still be dates.

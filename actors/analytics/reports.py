@@ -143,6 +143,11 @@ class ReportsFolder:
         self._sync_folder()
         return self.info(name)
 
+    def writable(self) -> bool:
+        """Whether reports can be written here (the folder is made if missing)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        return os.access(self.path, os.W_OK)
+
     def _sync_folder(self) -> None:
         descriptor = os.open(self.path, os.O_RDONLY)
         try:

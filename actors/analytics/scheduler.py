@@ -6,7 +6,6 @@ an expiry) and only the holder makes the report. A tick missed while every repli
 down is made up once when one comes back: only the latest one, not each missed tick.
 """
 
-import asyncio
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,7 +16,9 @@ from cronsim import CronSim, CronSimError
 
 from actors.analytics.periods import ReportPeriod
 from actors.common.logging import get_logger
+from actors.common.loop import BackgroundLoop
 from actors.common.redis import REDIS_ERRORS
+from actors.common.retry import Backoff
 
 log = get_logger("analytics.scheduler")
 MAX_SLEEP_S = 60.0
@@ -136,16 +137,14 @@ class Scheduler:
         soonest = min(s.next_tick(now) for s in self.schedules)
         return min(max((soonest - now).total_seconds(), 0.0), MAX_SLEEP_S)
 
-    async def run(self) -> None:
-        """Forever: make what is due, then sleep until the next tick (at most a minute, so a
-        changed clock or a replica that died holding a lease is noticed)."""
-        if not self.schedules:
-            return
-        while True:
-            try:
-                await self.run_due()
-            except REDIS_ERRORS as exc:
-                log.warning("scheduler cannot reach Redis: %s", exc.__class__.__name__)
-            except Exception:
-                log.exception("scheduled report failed")
-            await asyncio.sleep(self.seconds_to_next_tick() + 0.01)
+    async def step(self) -> float:
+        """Make what is due; then wait until the next tick (at most a minute, so a changed
+        clock or a replica that died holding a lease is noticed)."""
+        await self.run_due()
+        return self.seconds_to_next_tick() + 0.01
+
+    def loop(self) -> BackgroundLoop:
+        """The scheduler in the background; a failed round (Redis away, a report not made)
+        is tried again after a back-off of at most a minute, the tick still not done."""
+        return BackgroundLoop("report-scheduler", self.step, idle_s=MAX_SLEEP_S, transient=REDIS_ERRORS,
+                              backoff=Backoff(initial_s=1.0, max_s=MAX_SLEEP_S))

@@ -8,21 +8,34 @@ under the same lock in a worker thread, so the event loop keeps serving meanwhil
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from actors.analytics.cache import SnapshotStore, StatsCache
-from actors.analytics.domain import Granularity, Stats, StatsQuery, compute_stats, format_money
+from actors.analytics.domain import (
+    DEFAULT_TOP,
+    FIRST_DAY,
+    LAST_DAY,
+    Granularity,
+    Stats,
+    StatsQuery,
+    compute_stats,
+    format_money,
+)
 from actors.analytics.frame import OrdersFrame
 from actors.analytics.periods import ReportPeriod, report_window
 from actors.analytics.reports import ReportInfo, ReportsFolder, render_report, report_name
 from actors.analytics.scheduler import Schedule, Scheduler, parse_schedules
 from actors.analytics.settings import AnalyticsSettings
 from actors.analytics.sync import OrderSource, changes, start_position
-from actors.common.errors import ServiceUnavailable
+from actors.common.errors import ServiceUnavailable, Unprocessable
 from actors.common.logging import get_logger
+from actors.common.loop import BackgroundLoop
 from actors.common.redis import REDIS_ERRORS
+from actors.common.retry import Backoff
 
 log = get_logger("analytics")
+DEFAULT_RANGE_DAYS = 30
+MAX_RANGE_DAYS = 3660  # ten years of daily trend points is already a long answer
 
 
 def _products(products) -> list[dict]:
@@ -73,6 +86,7 @@ class AnalyticsService:
         self._lock = asyncio.Lock()
         self._refreshing = asyncio.Lock()
         self._snapshot_saved_at = float("-inf")
+        self._snapshot_read = False
 
     # --- the frame -------------------------------------------------------------------------
 
@@ -122,23 +136,39 @@ class AnalyticsService:
         self._snapshot_saved_at = time.monotonic()
         return True
 
-    async def run_sync(self) -> None:
-        """Forever: refresh, save the snapshot now and then; failures are logged and retried."""
-        while True:
-            try:
-                await self.refresh()
-            except Exception as exc:  # the Orders service starting or away: try again later
-                self.sync_error = exc.__class__.__name__
-                log.warning("sync failed: %s: %s", exc.__class__.__name__, exc)
-            else:
-                self.sync_error = None
-                try:
-                    await self.save_snapshot()
-                except REDIS_ERRORS as exc:
-                    log.warning("snapshot not saved: Redis unavailable (%s)", exc.__class__.__name__)
-                except Exception:
-                    log.exception("snapshot not saved")
-            await asyncio.sleep(self.settings.sync_interval_s)
+    async def sync(self) -> None:
+        """One round of the sync loop: refresh (the first round starts from the snapshot),
+        then save the snapshot now and then."""
+        if not self._snapshot_read:
+            self._snapshot_read = True
+            await self.load_snapshot()
+        try:
+            await self.refresh()
+        except Exception as exc:
+            self.sync_error = exc.__class__.__name__
+            raise
+        self.sync_error = None
+        try:
+            await self.save_snapshot()
+        except REDIS_ERRORS as exc:
+            log.warning("snapshot not saved: Redis unavailable (%s)", exc.__class__.__name__)
+        except Exception:
+            log.exception("snapshot not saved")
+
+    def sync_loop(self) -> BackgroundLoop:
+        """Sync every sync_interval_s. Any failure is the Orders service starting or away (a
+        Serve handle raises many kinds): logged briefly and tried again after the interval."""
+        interval = self.settings.sync_interval_s
+        return BackgroundLoop("analytics-sync", self.sync, idle_s=interval, transient=(Exception,),
+                              backoff=Backoff(initial_s=interval, max_s=interval))
+
+    def background_loops(self) -> list[BackgroundLoop]:
+        """What a replica runs on its own: the sync, and the report scheduler unless this
+        replica does not run it or there is no schedule."""
+        loops = [self.sync_loop()]
+        if self.settings.run_scheduler and self.schedules:
+            loops.append(self.scheduler().loop())
+        return loops
 
     # --- statistics ------------------------------------------------------------------------
 
@@ -150,6 +180,23 @@ class AnalyticsService:
             version = self.frame.data_version
             stats = await asyncio.to_thread(lambda: compute_stats(self.frame.orders(), self.frame.items(), query))
         return stats, version
+
+    async def stats_for_days(self, first: date | None, last: date | None, granularity: Granularity,
+                             top: int = DEFAULT_TOP) -> dict:
+        """The statistics of the days from `first` to `last`, both included (UTC); without
+        them, the last 30 days up to today."""
+        for day, name in ((first, "from"), (last, "to")):
+            if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+                raise Unprocessable(f"`{name}` must be a day from {FIRST_DAY} to {LAST_DAY}.",
+                                    errors=[{"loc": ["query", name]}])
+        last = last or self.clock().astimezone(UTC).date()
+        first = first or max(FIRST_DAY, last - timedelta(days=DEFAULT_RANGE_DAYS - 1))
+        if first > last:
+            raise Unprocessable(f"`from` ({first}) is after `to` ({last}).", errors=[{"loc": ["query", "from"]}])
+        if (last - first).days + 1 > MAX_RANGE_DAYS:
+            raise Unprocessable(f"The range may span at most {MAX_RANGE_DAYS} days.",
+                                errors=[{"loc": ["query", "to"]}])
+        return await self.stats(StatsQuery.for_dates(first, last, granularity, top))
 
     async def stats(self, query: StatsQuery) -> dict:
         """The statistics document for `query`, from the cache when the data has not changed."""

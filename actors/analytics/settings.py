@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from actors.analytics.scheduler import parse_schedules
@@ -12,7 +12,7 @@ from actors.common.settings import CommonSettings, shared
 class AnalyticsSettings(CommonSettings):
     model_config = SettingsConfigDict(env_prefix="ANALYTICS_", extra="ignore", populate_by_name=True)
 
-    sync_interval_s: float = 5.0
+    sync_interval_s: float = Field(5.0, gt=0)
     sync_page_size: int = 1000
     # Each refresh re-reads changes this far behind the newest one it has seen: a
     # transaction that stamped updated_at earlier but committed later is still picked up.

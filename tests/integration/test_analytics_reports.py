@@ -17,7 +17,7 @@ from tests.integration.analytics_support import (  # noqa: F401 (fixtures)
     redis,
     redis_namespace,
 )
-from tests.integration.support import new_order
+from tests.integration.support import new_order, wait_until
 
 HOURLY = Schedule(ReportPeriod.HOUR, "0 * * * *")
 DAILY = Schedule(ReportPeriod.DAY, "0 6 * * *")
@@ -60,6 +60,28 @@ async def test_racing_schedulers_make_one_report_per_tick(redis, redis_namespace
     assert sum(len(r) for r in await asyncio.gather(*(r.run_due() for r in replicas))) == 0
 
 
+async def test_scheduler_loops_on_three_replicas_make_one_report_per_tick(redis, redis_namespace):
+    clock, made = FixedClock(T0 - timedelta(minutes=30)), []
+    loops = [s.loop() for s in schedulers(3, redis, redis_namespace, clock, made, schedules=(DAILY,))]
+    for loop in loops:
+        loop.start()
+    try:
+        done = f"{redis_namespace}:analytics:schedule:{DAILY.key}:done"
+        await wait_until(lambda: redis.exists(done), timeout_s=10, what="the schedule's first start")
+        clock.now = T0  # the 06:00 tick is due: every replica is woken at once
+        for loop in loops:
+            loop.wake()
+        await wait_until(lambda: made, timeout_s=10, what="the report of the tick")
+        for loop in loops:  # another round in the same tick makes nothing more
+            loop.wake()
+        await wait_until(lambda: redis.get(done), timeout_s=10, what="the tick marked done")
+    finally:
+        for loop in loops:
+            await loop.stop()
+    assert [(period, tick) for _, period, tick in made] == [("day", T0.replace(second=0))]
+    assert all(loop.failure is None for loop in loops)
+
+
 async def test_a_missed_tick_is_made_up_once(redis, redis_namespace):
     clock, made = FixedClock(T0), []
     (first,) = schedulers(1, redis, redis_namespace, clock, made, schedules=(HOURLY,))
@@ -99,12 +121,12 @@ async def test_seconds_to_next_tick_is_capped_at_a_minute(redis, redis_namespace
     assert scheduler.seconds_to_next_tick() == 60
 
 
-async def test_scheduled_reports_from_orders_data_on_two_replicas(service, redis, redis_namespace, tmp_path):
+async def test_scheduled_reports_from_orders_data_on_two_replicas(service, pool, redis, redis_namespace, tmp_path):
     # Orders placed "yesterday" relative to the fake clock are in the daily report.
     today = datetime.now(UTC).replace(hour=6, minute=0, second=5, microsecond=0)
     for price in ("10.00", "20.00"):
         await service.create(new_order(price=price), by="test")
-    await service.pool.execute("UPDATE orders SET created_at = created_at - interval '1 day'")
+    await pool.execute("UPDATE orders SET created_at = created_at - interval '1 day'")
     clock = FixedClock(today - timedelta(days=1))
     replicas = [make_analytics(OrdersServiceSource(service), redis, redis_namespace, tmp_path, clock=clock,
                                report_cron="day=0 6 * * *") for _ in range(2)]

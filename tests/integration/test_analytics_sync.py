@@ -13,7 +13,7 @@ from tests.integration.analytics_support import (  # noqa: F401 (fixtures)
     redis,
     redis_namespace,
 )
-from tests.integration.support import new_order
+from tests.integration.support import new_order, wait_until
 
 TODAY = datetime.now(UTC).date()
 QUERY = StatsQuery.for_dates(TODAY - timedelta(days=1), TODAY + timedelta(days=1))
@@ -29,10 +29,10 @@ def analytics(source, redis, redis_namespace, tmp_path):
     return make_analytics(source, redis, redis_namespace, tmp_path)
 
 
-async def age_every_order(service) -> None:
+async def age_every_order(pool) -> None:
     """Move every change an hour back, beyond the re-read overlap of a refresh, so that what
     a later refresh reads is exactly what changed after it."""
-    await service.pool.execute("UPDATE orders SET updated_at = updated_at - interval '1 hour'")
+    await pool.execute("UPDATE orders SET updated_at = updated_at - interval '1 hour'")
 
 
 async def place(service, **kwargs):
@@ -40,14 +40,14 @@ async def place(service, **kwargs):
     return order
 
 
-async def test_refresh_fetches_only_what_changed_and_stats_follow(service, source, redis, redis_namespace, tmp_path):
+async def test_refresh_fetches_only_what_changed_and_stats_follow(service, pool, source, redis, redis_namespace, tmp_path):
     # Without the re-read overlap, so the count of orders read is exactly what changed.
     analytics = make_analytics(source, redis, redis_namespace, tmp_path, sync_overlap_s=0)
     first = await place(service, price="10.00", quantity=2)
     second = await place(service, price="5.50", currency="PLN", email="bo@example.com")
     for _ in range(5):
         await place(service, price="1.00")
-    await age_every_order(service)
+    await age_every_order(pool)
     assert await analytics.refresh() == 7
     stats = await analytics.stats(QUERY)
     assert stats["orders"] == 7
@@ -75,7 +75,7 @@ async def test_refresh_fetches_only_what_changed_and_stats_follow(service, sourc
     assert stats["top_statuses"][0] == {"status": "new", "orders": 6}
     assert stats["top_products"][0]["sku"] == "MUG-01"
     # Per UTC day of the orders as stored (a run across midnight puts them on two days).
-    per_day = await service.pool.fetch(
+    per_day = await pool.fetch(
         "SELECT (created_at AT TIME ZONE 'UTC')::date AS day, count(*) AS orders FROM orders GROUP BY 1")
     trend = {t["period"]: t["orders"] for t in stats["trend"] if t["orders"]}
     assert trend == {row["day"].isoformat(): row["orders"] for row in per_day} and sum(trend.values()) == 8
@@ -142,9 +142,9 @@ async def test_stats_before_any_data_is_loaded_are_a_503(analytics):
 
 
 async def test_a_new_replica_starts_from_the_snapshot_and_then_syncs_incrementally(
-        service, source, redis, redis_namespace, analytics, tmp_path):
+        service, pool, source, redis, redis_namespace, analytics, tmp_path):
     orders = [await place(service, price="2.00") for _ in range(6)]
-    await age_every_order(service)
+    await age_every_order(pool)
     await analytics.refresh()
     assert await analytics.save_snapshot(force=True) is True
     assert await analytics.save_snapshot(force=True) is False  # same version is not written again
@@ -158,6 +158,29 @@ async def test_a_new_replica_starts_from_the_snapshot_and_then_syncs_incremental
     await service.change_status(orders[0].id, Status.PAID, by="test", expected_version=1)
     assert await newcomer.refresh() == 1
     assert newcomer_source.handed_out == 1  # the one change, not the orders the snapshot held
+    assert (await newcomer.stats(QUERY))["by_status"]["paid"] == 1
+
+
+async def test_the_sync_loop_starts_from_the_snapshot_then_reads_only_changes(
+        service, pool, redis, redis_namespace, analytics, tmp_path):
+    orders = [await place(service, price="2.00") for _ in range(4)]
+    await age_every_order(pool)
+    await analytics.refresh()
+    assert await analytics.save_snapshot(force=True) is True
+
+    newcomer_source = OrdersServiceSource(service)
+    newcomer = make_analytics(newcomer_source, redis, redis_namespace, tmp_path, sync_overlap_s=0,
+                              sync_interval_s=0.05)
+    sync = newcomer.sync_loop()
+    sync.start()
+    try:
+        await wait_until(lambda: newcomer.synced_at is not None, timeout_s=10, what="a first sync")
+        assert newcomer_source.handed_out == 0  # the snapshot held every order
+        await service.change_status(orders[0].id, Status.PAID, by="test", expected_version=1)
+        await wait_until(lambda: newcomer_source.handed_out == 1, timeout_s=10, what="the change synced")
+    finally:
+        await sync.stop()
+    assert newcomer.sync_error is None
     assert (await newcomer.stats(QUERY))["by_status"]["paid"] == 1
 
 

@@ -6,7 +6,6 @@ problem+json naming the part the HTTP API needs when that one is down.
 A dependency is taken away without touching the shared servers: its URL points at a port
 nothing listens on, or the test's own database refuses connections for a while."""
 
-import asyncio
 import uuid
 
 import aio_pika
@@ -265,7 +264,8 @@ async def test_analytics_serving_stale_orders_is_degraded(orders_source, redis, 
     analytics = make_analytics(source, redis, redis_namespace, tmp_path / "reports", sync_interval_s=0.1)
     await analytics.refresh()
     analytics_api.state.analytics, analytics_api.state.redis = analytics, redis
-    sync = asyncio.create_task(analytics.run_sync())
+    sync = analytics.sync_loop()
+    sync.start()
     try:
         async with analytics_client as client:
             async with database_refusing_connections(database_url):  # the Orders service is away
@@ -276,5 +276,4 @@ async def test_analytics_serving_stale_orders_is_degraded(orders_source, redis, 
             await ready_body(client, "/ready", status="ready",
                              expected={"orders": "ok", "orders_sync": "ok", "reports": "ok", "redis": "ok"})
     finally:
-        sync.cancel()
-        await asyncio.gather(sync, return_exceptions=True)
+        await sync.stop(cancel=True)
