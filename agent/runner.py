@@ -15,6 +15,7 @@ import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
+from actors.common.contracts import CloseCode
 from actors.common.logging import get_logger
 from actors.common.retry import Backoff
 from agent.api import Credentials, LoginRequired, NotAllowed, NotificationsApi, ServerError
@@ -24,7 +25,6 @@ from agent.state import AgentState
 
 log = get_logger("agent")
 
-CLOSE_UNAUTHORIZED, CLOSE_FORBIDDEN = 4401, 4403
 SERVE_REQUEST_TIMEOUT_HEADER = "X-Request-Timeout-Seconds"  # <= 0: no timeout for this request
 CONNECTION_ERRORS = (OSError, TimeoutError, ConnectionClosed, InvalidHandshake, httpx.HTTPError, ServerError)
 
@@ -57,9 +57,9 @@ class Agent:
                 problem = "the server fell silent"
             except ConnectionClosed as closed:
                 code = closed.rcvd.code if closed.rcvd else None
-                if code == CLOSE_FORBIDDEN:
+                if code == CloseCode.FORBIDDEN:
                     raise NotAllowed(f"The server refuses this account: {closed.rcvd.reason}") from None
-                if code == CLOSE_UNAUTHORIZED:
+                if code == CloseCode.UNAUTHORIZED:
                     log.info("the server wants a fresh token; renewing it before reconnecting")
                     self._renew_token = True
                 problem = f"connection to {self.settings.server} closed ({closed.rcvd or 'no close frame'})"

@@ -30,12 +30,12 @@ from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractIncomingMe
 from pydantic import ValidationError
 
 from actors.common.bus import BROKER_ERRORS
-from actors.common.db import CONNECTION_ERRORS
-from actors.common.errors import ServiceUnavailable
 from actors.common.events import ORDER_CREATED, ORDER_STATUS_CHANGED, OrderEvent
 from actors.common.logging import get_logger
-from actors.common.retry import Backoff, sleep_unless
+from actors.common.loop import BackgroundLoop
+from actors.common.retry import Backoff
 from actors.notification.metrics import EVENTS_DEAD_LETTERED, EVENTS_RETRIED
+from actors.notification.service import DATABASE_AWAY
 
 log = get_logger("consumer")
 
@@ -43,7 +43,6 @@ ROUTING_KEYS = (ORDER_CREATED, ORDER_STATUS_CHANGED)
 ATTEMPT_HEADER = "x-orderflow-attempt"
 ERROR_HEADER = "x-orderflow-error"
 REASON_HEADER = "x-orderflow-dead-letter-reason"
-TRANSIENT_ERRORS = (ServiceUnavailable, *CONNECTION_ERRORS)
 MAX_BACKOFF_S = 10.0
 
 Handler = Callable[[OrderEvent], Awaitable[object]]
@@ -89,8 +88,8 @@ class EventConsumer:
         self.queue = queue
         self.prefetch = prefetch
         self.retry_delays_s = list(retry_delays_s)
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._loop = BackgroundLoop("event-consumer", self._consume_until_lost, idle_s=0,
+                                    transient=BROKER_ERRORS, backoff=Backoff(max_s=MAX_BACKOFF_S))
         self._connection: AbstractConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._in_flight: set[asyncio.Task] = set()
@@ -103,40 +102,30 @@ class EventConsumer:
         return self.consuming and connection is not None and not connection.is_closed
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="event-consumer")
+        self._loop.start()
 
     async def stop(self) -> None:
         """Stop taking messages, let those in hand finish (unfinished ones are redelivered
         later), and close the connection."""
-        self._stopping.set()
-        if self._task is not None:
-            await self._task
-        log.info("event consumer stopped")
+        await self._loop.stop()
 
-    async def _run(self) -> None:
-        backoff = Backoff(max_s=MAX_BACKOFF_S)
-        while not self._stopping.is_set():
-            lost = asyncio.Event()
-            try:
-                await self._connect(lost)
-                backoff.reset()
-                log.info("consuming %s from exchange %s", self.queue, self.exchange)
-                stop = asyncio.ensure_future(self._stopping.wait())
-                gone = asyncio.ensure_future(lost.wait())
-                await asyncio.wait({stop, gone}, return_when=asyncio.FIRST_COMPLETED)
-                stop.cancel()
-                gone.cancel()
-                if lost.is_set() and not self._stopping.is_set():
-                    log.warning("RabbitMQ connection lost; reconnecting")
-            except BROKER_ERRORS as exc:
-                delay = backoff.next_delay()
-                log.warning("cannot consume yet (%s: %s); retrying in %.1fs", exc.__class__.__name__, exc, delay)
-                await sleep_unless(self._stopping, delay)
-            except Exception:
-                log.exception("event consumer failed unexpectedly; retrying")
-                await sleep_unless(self._stopping, MAX_BACKOFF_S)
-            finally:
-                await self._disconnect()
+    async def _consume_until_lost(self) -> float:
+        """One connection's life: consume until it is lost (then reconnect at once) or the
+        consumer stops; a failure to connect is retried with back-off by the loop."""
+        lost = asyncio.Event()
+        try:
+            await self._connect(lost)
+            log.info("consuming %s from exchange %s", self.queue, self.exchange)
+            stop = asyncio.ensure_future(self._loop.stopping.wait())
+            gone = asyncio.ensure_future(lost.wait())
+            await asyncio.wait({stop, gone}, return_when=asyncio.FIRST_COMPLETED)
+            stop.cancel()
+            gone.cancel()
+            if lost.is_set() and not self._loop.stopping.is_set():
+                log.warning("RabbitMQ connection lost; reconnecting")
+        finally:
+            await self._disconnect()
+        return 0
 
     async def _connect(self, lost: asyncio.Event) -> None:
         async with asyncio.timeout(15):
@@ -185,14 +174,14 @@ class EventConsumer:
     async def _handle(self, message: AbstractIncomingMessage, event: OrderEvent) -> None:
         backoff = Backoff(0.2, MAX_BACKOFF_S)
         while True:
-            if self._stopping.is_set() or not self.consuming:
+            if self._loop.stopping.is_set() or not self.consuming:
                 # Not acked: redelivered to whoever consumes next, in order with the changes
                 # of its order that waited behind it (they stop here too).
                 return
             try:
                 await self.handle(event)
-            except TRANSIENT_ERRORS as exc:
-                if self._stopping.is_set() or not self.consuming:
+            except DATABASE_AWAY as exc:
+                if self._loop.stopping.is_set() or not self.consuming:
                     return
                 delay = backoff.next_delay()
                 log.warning("event %s waits for the database (%s); retrying in %.1fs",

@@ -20,15 +20,12 @@ import itertools
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from actors.common.db import CONNECTION_ERRORS, NotifyListener
-from actors.common.errors import ServiceUnavailable
-from actors.common.logging import get_logger
-from actors.common.retry import Backoff, sleep_unless
+from actors.common.db import NotifyListener
+from actors.common.loop import BackgroundLoop
+from actors.common.retry import Backoff
 from actors.notification.domain import Notification
 from actors.notification.metrics import WS_CLIENTS
-from actors.notification.service import NotificationService
-
-log = get_logger("fanout")
+from actors.notification.service import DATABASE_AWAY, NotificationService
 
 NOTIFY_CHANNEL = "notifications_log"
 BATCH = 500
@@ -80,19 +77,17 @@ class NotificationHub:
         self.subscribers: set[Subscriber] = set()
         self.last_id: int | None = None
         self._recent: deque[Notification] = deque(maxlen=RECENT)  # a run of the log, up to last_id
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._listener = NotifyListener(dsn, NOTIFY_CHANNEL, self._wake)
-        self._task: asyncio.Task | None = None
+        self._loop = BackgroundLoop("notification-fanout", self._push_round, idle_s=poll_s,
+                                    transient=DATABASE_AWAY, backoff=Backoff(max_s=MAX_BACKOFF_S),
+                                    on_failure=self._after_failure)
+        # A NOTIFY wakes the loop; a missed one costs a poll interval.
+        self._listener = NotifyListener(dsn, NOTIFY_CHANNEL, self._loop.woken)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="notification-fanout")
+        self._loop.start()
 
     async def stop(self) -> None:
-        self._stopping.set()
-        self._wake.set()
-        if self._task is not None:
-            await self._task
+        await self._loop.stop()
         await self._listener.close()
         for subscriber in list(self.subscribers):
             subscriber.ended.set()
@@ -104,34 +99,24 @@ class NotificationHub:
         WS_CLIENTS.set(len(self.subscribers))
         # Look once more at once: a row committed just before this subscription was maybe
         # not pushed yet, and the caller's catch-up read may not have seen it either.
-        self._wake.set()
+        self._loop.wake()
         return subscriber
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
         WS_CLIENTS.set(len(self.subscribers))
 
-    async def _run(self) -> None:
-        backoff = Backoff(max_s=MAX_BACKOFF_S)
-        while not self._stopping.is_set():
-            try:
-                await self._listener.ensure()
-                if self.last_id is None:
-                    self.last_id = await self.service.last_id()
-                self._wake.clear()
-                pushed = await self.push_new()
-                backoff.reset()
-                if pushed:
-                    continue
-                await sleep_unless(self._wake, self.poll_s)
-            except (*CONNECTION_ERRORS, ServiceUnavailable) as exc:
-                delay = backoff.next_delay()
-                log.warning("fan-out cannot read the log (%s); retrying in %.1fs", exc.__class__.__name__, delay)
-                await self._listener.close()
-                await sleep_unless(self._stopping, delay)
-            except Exception:
-                log.exception("fan-out failed unexpectedly; retrying")
-                await sleep_unless(self._stopping, MAX_BACKOFF_S)
+    async def _push_round(self) -> float | None:
+        """One round: (re)open the LISTEN, then push what was committed since the last one;
+        the next round at once if there were any, else at the next NOTIFY or poll."""
+        await self._listener.ensure()
+        if self.last_id is None:
+            self.last_id = await self.service.last_id()
+        return 0 if await self.push_new() else None
+
+    async def _after_failure(self, exc: BaseException) -> None:
+        if isinstance(exc, DATABASE_AWAY):
+            await self._listener.close()  # reopened by the next round, once the database is back
 
     async def read_after(self, after_id: int, limit: int) -> list[Notification]:
         """The notifications after `after_id`, oldest first: from those this hub pushed

@@ -1,26 +1,37 @@
 """Use cases of the notification service: turn an order event into a notification in the
-log (once per event, whichever way it arrived), and read the log."""
+log (once per event, whichever way it arrived: RabbitMQ or a signed webhook), read the log,
+and keep it to its retention period."""
+
+import time
 
 import asyncpg
 
-from actors.common.db import connection
+from actors.common.db import CONNECTION_ERRORS, connection
+from actors.common.errors import Forbidden, ServiceUnavailable
 from actors.common.events import OrderEvent
 from actors.common.logging import get_logger, order_id_var
-from actors.notification import store
+from actors.common.loop import BackgroundLoop
+from actors.common.retry import Backoff
+from actors.notification import store, webhook
 from actors.notification.domain import Language, Notification, describe
 from actors.notification.metrics import DUPLICATE_EVENTS, NOTIFICATIONS
-from actors.notification.webhook import BadSignature
+from actors.notification.webhook import BadSignature, WebhookAccepted
 
 log = get_logger("notification")
+
+PRUNE_EVERY_S = 3600
+# The log cannot be reached for now: worth trying again, not worth a traceback.
+DATABASE_AWAY = (*CONNECTION_ERRORS, ServiceUnavailable)
 
 
 class NotificationService:
     def __init__(self, pool: asyncpg.Pool, *, language: Language, public_url: str, timeout_s: float,
-                 webhook_tolerance_s: int = 300):
+                 webhook_secret: str = "", webhook_tolerance_s: int = 300):
         self.pool = pool
         self.language = language
         self.public_url = public_url
         self.timeout_s = timeout_s
+        self.webhook_secret = webhook_secret
         self.webhook_tolerance_s = webhook_tolerance_s
 
     def _connection(self):
@@ -33,6 +44,20 @@ class NotificationService:
         async with self._connection() as conn, conn.transaction():
             added = await store.add(conn, new, source=source)
         return self._logged(event, added, source)
+
+    async def receive_webhook(self, body: bytes, signature_header: str | None, *,
+                              now: float | None = None) -> WebhookAccepted:
+        """A webhook as it came (API.md, Notification). Refused: Forbidden where no secret is
+        set, BadSignature unless the body is signed with it within the tolerance (and not
+        accepted before), Unprocessable unless the body is an order event."""
+        if not self.webhook_secret:
+            raise Forbidden("Webhooks are turned off here: NOTIFY_WEBHOOK_SECRET is not set.")
+        signature = webhook.verify(self.webhook_secret, signature_header, body,
+                                   now=time.time() if now is None else now, tolerance_s=self.webhook_tolerance_s)
+        event = webhook.parse_event(body)
+        added = await self.record_webhook(event, signature)
+        return WebhookAccepted(event_id=str(event.id), notification_id=added.id if added else None,
+                               duplicate=added is None)
 
     async def record_webhook(self, event: OrderEvent, signature: str) -> Notification | None:
         """As `record`, for a webhook whose signature was verified; a signature accepted
@@ -77,3 +102,15 @@ class NotificationService:
         if deleted:
             log.info("pruned %d notifications older than %d days", deleted, keep_days)
         return deleted
+
+
+def pruning(service: NotificationService, keep_days: int) -> BackgroundLoop:
+    """Prunes the log hourly, in every replica (deleting twice is harmless); a failed
+    round is tried again after a minute, then after twice as long each time, up to an hour."""
+
+    async def prune() -> None:
+        await service.prune(keep_days)
+
+    return BackgroundLoop("notification-pruning", prune, idle_s=PRUNE_EVERY_S,
+                          transient=DATABASE_AWAY,
+                          backoff=Backoff(initial_s=60, max_s=PRUNE_EVERY_S))

@@ -2,19 +2,30 @@
 where v1 is HMAC-SHA256 of "<t>.<body>" with the shared secret.
 
 Pure functions: the caller passes the clock, and records accepted signatures against
-replay (see store.remember_signature).
+replay (see store.remember_signature; the whole flow is NotificationService.receive_webhook).
 """
 
 import hashlib
 import hmac
 
-from actors.common.errors import Unauthorized
+from pydantic import BaseModel, ValidationError
+
+from actors.common.errors import Unauthorized, Unprocessable
+from actors.common.events import OrderEvent
 
 MAX_HEADER = 1024
 
 
 class BadSignature(Unauthorized):
     slug, title = "bad-signature", "The webhook signature is not valid"
+
+
+class WebhookAccepted(BaseModel):
+    """The answer to an accepted webhook; `duplicate` when its event was notified before."""
+
+    event_id: str
+    notification_id: int | None
+    duplicate: bool
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -56,3 +67,13 @@ def verify(secret: str, header: str | None, body: bytes, *, now: float, toleranc
     if not matching:
         raise BadSignature("The signature does not match the body.")
     return matching[0]
+
+
+def parse_event(body: bytes) -> OrderEvent:
+    """The order event of a verified body; Unprocessable (naming each error) when it is not one."""
+    try:
+        return OrderEvent.model_validate_json(body)
+    except ValidationError as exc:
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+        raise Unprocessable("The body is not an order event (API.md, Events); see `errors`.",
+                            errors=errors) from None

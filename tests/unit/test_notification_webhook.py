@@ -6,7 +6,9 @@ import hmac
 
 import pytest
 
-from actors.notification.webhook import BadSignature, parse_header, sign, verify
+from actors.common.errors import Forbidden, Unauthorized, Unprocessable
+from actors.notification.service import NotificationService
+from actors.notification.webhook import BadSignature, parse_event, parse_header, sign, verify
 
 SECRET = "s3cret"
 BODY = b'{"id": "1"}'
@@ -53,5 +55,37 @@ def test_one_matching_signature_among_several_is_enough():
 def test_malformed_headers_are_refused(header):
     with pytest.raises(BadSignature) as refused:
         parse_header(header)
-    assert refused.value.status == 401
+    assert isinstance(refused.value, Unauthorized)  # a 401 at the edge
     assert refused.value.body()["type"] == "urn:orderflow:problem:bad-signature"
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[]", b'{"type": "order.deleted"}'])
+def test_a_body_that_is_not_an_order_event_is_unprocessable_and_says_why(body):
+    with pytest.raises(Unprocessable) as refused:
+        parse_event(body)
+    errors = refused.value.extra["errors"]
+    assert errors and all(set(e) == {"loc", "msg", "type"} for e in errors)
+
+
+def test_an_event_without_an_id_is_unprocessable_at_the_id():
+    with pytest.raises(Unprocessable) as refused:
+        parse_event(b'{"type": "order.created"}')
+    assert ["id"] in [e["loc"] for e in refused.value.extra["errors"]]
+
+
+def webhooks(secret: str) -> NotificationService:
+    """The service before it touches its log: every refusal comes first."""
+    return NotificationService(None, language="en", public_url="http://shop.test", timeout_s=5,
+                               webhook_secret=secret, webhook_tolerance_s=300)
+
+
+async def test_without_a_secret_webhooks_are_refused_whatever_they_carry():
+    with pytest.raises(Forbidden, match="NOTIFY_WEBHOOK_SECRET"):
+        await webhooks("").receive_webhook(BODY, sign("", NOW, BODY), now=NOW)
+
+
+async def test_a_webhook_is_verified_before_its_body_is_read():
+    with pytest.raises(BadSignature):
+        await webhooks(SECRET).receive_webhook(b"{not json", sign("other", NOW, b"{not json"), now=NOW)
+    with pytest.raises(Unprocessable):
+        await webhooks(SECRET).receive_webhook(b"{not json", sign(SECRET, NOW, b"{not json"), now=NOW)
