@@ -190,11 +190,7 @@ async def create_report(body: ReportRequest, response: Response, analytics: Anal
     return ReportEntry.of(info)
 
 
-@serve.deployment(
-    max_ongoing_requests=16,
-    autoscaling_config={"min_replicas": 1, "max_replicas": 2, "target_ongoing_requests": 8},
-    ray_actor_options={"num_cpus": 0.5},
-)
+@serve.deployment
 @serve.ingress(api)
 class AnalyticsDeployment:
     """One replica of the analytics API; it owns a copy of the orders frame and runs the

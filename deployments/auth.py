@@ -246,11 +246,7 @@ async def put_roles(user_id: str, update: RolesUpdate, admin: AdminUser, auth: A
     return {"roles": await auth.set_roles(_user_id(user_id), update.roles)}
 
 
-@serve.deployment(
-    max_ongoing_requests=64,
-    autoscaling_config={"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 16},
-    ray_actor_options={"num_cpus": 0.25},
-)
+@serve.deployment
 @serve.ingress(api)
 class AuthDeployment:
     """One replica of the auth API; scaling is declared above and in serve_config.yaml."""

@@ -194,11 +194,7 @@ async def notifications_ws(websocket: WebSocket) -> None:
 api = create_api()
 
 
-@serve.deployment(
-    max_ongoing_requests=256,
-    autoscaling_config={"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 64},
-    ray_actor_options={"num_cpus": 0.25},
-)
+@serve.deployment
 @serve.ingress(api)
 class NotificationDeployment:
     """One replica of the notification API; each consumes from the shared queue and pushes

@@ -253,11 +253,7 @@ async def order_history(order_id: str, orders: Orders, user: CurrentUser) -> lis
     return await orders.history(order.id)
 
 
-@serve.deployment(
-    max_ongoing_requests=64,
-    autoscaling_config={"min_replicas": 1, "max_replicas": 4, "target_ongoing_requests": 16},
-    ray_actor_options={"num_cpus": 0.25},
-)
+@serve.deployment
 @serve.ingress(api)
 class OrdersDeployment:
     """One replica of the orders API; scaling is declared above and in serve_config.yaml."""
