@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.common.errors import PROBLEM_JSON, BadRequest, PayloadTooLarge, Problem, Unprocessable
 from actors.common.logging import get_logger, order_id_var, request_id_var
-from actors.common.metrics import metrics_response, observe_request
+from actors.common.metrics import exposition, observe_request
 from actors.common.security import (
     GUEST,
     STAFF,
@@ -169,7 +169,9 @@ class RequestContext:
             else:
                 await self.app(scope, receive, send_with_id)
         finally:
-            observe_request(self.service, Request(scope), status, started)
+            # The route's template (set by the router), never the raw path: ids would explode the labels.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            observe_request(self.service, scope["method"], route, status, started)
             request_id_var.reset(rid_token)
             order_id_var.reset(oid_token)
 
@@ -284,7 +286,8 @@ def create_service_api(
              responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
                         404: {"description": "Through the public gateway (scrape Serve's port)"}})
     async def metrics():
-        return metrics_response()
+        body, media_type = exposition()
+        return Response(body, media_type=media_type)
 
     return api
 

@@ -1,4 +1,5 @@
-"""Prometheus metrics: the HTTP metrics every service shares, and the exposition endpoint.
+"""Prometheus metrics: the registry every service's metrics live in, the HTTP metrics they
+share, and the registry in the exposition format (deployments/http.py serves it).
 
 Each process (a Serve replica, or a bare server) keeps its own registry; see the README
 (Operations) for how they are scraped.
@@ -7,8 +8,6 @@ Each process (a Serve replica, or a bare server) keeps its own registry; see the
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from starlette.requests import Request
-from starlette.responses import Response
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -27,13 +26,12 @@ HTTP_LATENCY = Histogram(
 )
 
 
-def observe_request(service: str, request: Request, status: int, started: float) -> None:
-    route = request.scope.get("route")
-    # The route template, never the raw path, so ids do not explode the label set.
-    template = getattr(route, "path", "unmatched")
-    HTTP_REQUESTS.labels(service, request.method, template, str(status)).inc()
-    HTTP_LATENCY.labels(service, request.method, template).observe(time.perf_counter() - started)
+def observe_request(service: str, method: str, route: str, status: int, started: float) -> None:
+    """One request answered; `route` is its route's template (see deployments/http.py)."""
+    HTTP_REQUESTS.labels(service, method, route, str(status)).inc()
+    HTTP_LATENCY.labels(service, method, route).observe(time.perf_counter() - started)
 
 
-def metrics_response() -> Response:
-    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+def exposition() -> tuple[bytes, str]:
+    """The registry in Prometheus' text format, and that format's content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST

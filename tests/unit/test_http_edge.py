@@ -96,3 +96,13 @@ def test_a_route_that_reads_its_own_body_still_documents_it(client):
     schemas = document["components"]["schemas"]
     assert schemas["Signed"]["properties"]["inner"] == {"$ref": "#/components/schemas/Inner"} and "Inner" in schemas
     assert not any(key.startswith("x-") for key in document["paths"]["/signed"]["post"])
+
+
+def test_metrics_count_requests_by_route_template(client):
+    client.post("/edge/abc-123/close")
+    response = client.get("/edge/metrics")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
+    counted = [line for line in response.text.splitlines()
+               if line.startswith("orderflow_http_requests_total{") and 'service="edge"' in line]
+    assert any('route="/{item_id}/close"' in line and 'method="POST"' in line for line in counted), counted
+    assert not any("abc-123" in line for line in counted)
