@@ -12,8 +12,8 @@ from tests.integration.support import new_order, wait_until
 
 
 @pytest.fixture
-async def world(tmp_path, monkeypatch, database_url, service):
-    async with accounts(tmp_path, monkeypatch, database_url, service.pool) as world:
+async def world(tmp_path, monkeypatch, database_url, service, pool):
+    async with accounts(tmp_path, monkeypatch, database_url, pool) as world:
         yield world
 
 

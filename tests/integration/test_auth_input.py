@@ -10,8 +10,8 @@ from tests.integration.accounts_support import PASSWORD, accounts, unique_email
 
 
 @pytest.fixture
-async def world(tmp_path, monkeypatch, database_url, service):
-    async with accounts(tmp_path, monkeypatch, database_url, service.pool) as world:
+async def world(tmp_path, monkeypatch, database_url, service, pool):
+    async with accounts(tmp_path, monkeypatch, database_url, pool) as world:
         yield world
 
 
