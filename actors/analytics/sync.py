@@ -5,12 +5,13 @@ from datetime import timedelta
 from typing import Protocol
 
 from actors.analytics.frame import Watermark, to_micros
+from actors.common.contracts import ChangedOrder
 
 NIL_ID = "00000000-0000-0000-0000-000000000000"
 
 
 class OrderSource(Protocol):
-    """The Orders service as analytics sees it: orders (as its API shows them) changed
+    """The Orders service as analytics sees it: orders (ChangedOrder's JSON form) changed
     after a keyset position (updated_at, id), oldest change first."""
 
     async def changed_since(self, after: Watermark | None, limit: int) -> list[dict]: ...
@@ -29,9 +30,9 @@ async def changes(source: OrderSource, after: Watermark | None, page_size: int) 
     cursor = after
     while True:
         page = await source.changed_since(cursor, page_size)
+        orders = [ChangedOrder.model_validate(order) for order in page]  # the contract with Orders
         if page:
             yield page
         if len(page) < page_size:
             return
-        last = page[-1]
-        cursor = Watermark(to_micros(last["updated_at"]), str(last["id"]))
+        cursor = Watermark(to_micros(orders[-1].updated_at), str(orders[-1].id))

@@ -1,14 +1,13 @@
 """The order model and its rules: statuses, transitions, money, validation. No I/O."""
 
 import re
-import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
-from actors.common.contracts import OrderStatus
+from actors.common.contracts import ChangedOrder, OrderStatus
 from actors.common.errors import Conflict, Unprocessable
 from actors.common.events import ORDER_NUMBER_PATTERN
 from actors.common.money import MAX_ORDER_TOTAL, MONEY_QUANT, Currency, Money
@@ -95,32 +94,8 @@ class NewOrder(BaseModel):
         return order_total(self.items)
 
 
-class CustomerShown(BaseModel):
-    """A customer as stored. The rules above apply to what comes in; an order taken before
-    one of them was added is still shown as it is."""
-
-    email: str
-    name: str
-
-
-class ItemShown(BaseModel):
-    sku: str
-    name: str
-    quantity: int
-    unit_price: Decimal
-
-
-class Order(BaseModel):
-    id: uuid.UUID
-    number: str
-    status: Status
-    customer: CustomerShown
-    items: list[ItemShown]
-    currency: str
-    total: Decimal
-    version: int
-    created_at: datetime
-    updated_at: datetime
+class Order(ChangedOrder):
+    """An order as the API shows it: the shape other services get it in too."""
 
 
 class HistoryEntry(BaseModel):

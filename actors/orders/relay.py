@@ -6,7 +6,6 @@ broker confirmed it, in the same transaction that claimed it. If publishing fail
 transaction rolls back and the rows wait for the next attempt: nothing committed is lost.
 """
 
-import asyncio
 import json
 import time
 
@@ -14,12 +13,10 @@ import asyncpg
 
 from actors.common.bus import BROKER_ERRORS, EventPublisher, OutgoingMessage
 from actors.common.db import CONNECTION_ERRORS, NotifyListener
-from actors.common.logging import get_logger
-from actors.common.retry import Backoff, sleep_unless
+from actors.common.loop import BackgroundLoop
+from actors.common.retry import Backoff
 from actors.orders import store
 from actors.orders.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, RELAY_FAILURES
-
-log = get_logger("relay")
 
 NOTIFY_CHANNEL = "orders_outbox"
 MAX_BACKOFF_S = 10.0
@@ -38,15 +35,19 @@ class OutboxRelay:
         retention_days: int = 7,
     ):
         self.pool = pool
-        self.dsn = dsn
         self.publisher = publisher
         self.batch_size = batch_size
-        self.poll_s = poll_s
         self.retention_days = retention_days
-        self._wake = asyncio.Event()
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._listener = NotifyListener(dsn, NOTIFY_CHANNEL, self._wake)
+        # poll_s: the fallback for a NOTIFY missed while the listener was away.
+        self.loop = BackgroundLoop(
+            "outbox relay",
+            self._step,
+            idle_s=poll_s,
+            transient=(*CONNECTION_ERRORS, *BROKER_ERRORS),
+            backoff=Backoff(max_s=MAX_BACKOFF_S),
+            on_failure=self._after_failure,
+        )
+        self._listener = NotifyListener(dsn, NOTIFY_CHANNEL, self.loop.woken)
         self._last_prune = float("-inf")
 
     @property
@@ -54,27 +55,18 @@ class OutboxRelay:
         return self.publisher.connected
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
-        log.info("outbox relay started")
+        self.loop.start()
 
     async def stop(self) -> None:
         """Stop after the batch in flight, so a stop never leaves a half-published batch."""
-        self._stopping.set()
-        self._wake.set()
-        if self._task is not None:
-            await self._task
+        await self.loop.stop()
         await self._listener.close()
         await self.publisher.close()
-        log.info("outbox relay stopped")
 
     async def publish_pending(self) -> int:
         """Publish one batch of pending events; returns how many were published."""
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                """SELECT id, event_id, routing_key, payload FROM outbox
-                   WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
-                self.batch_size,
-            )
+            rows = await store.lock_unpublished(conn, self.batch_size)
             if not rows:
                 return 0
             await self.publisher.publish(
@@ -83,44 +75,25 @@ class OutboxRelay:
                     for r in rows
                 ]
             )
-            await conn.execute(
-                "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-            )
+            await store.mark_published(conn, [r["id"] for r in rows])
         EVENTS_PUBLISHED.inc(len(rows))
         return len(rows)
 
-    async def _run(self) -> None:
-        backoff = Backoff(max_s=MAX_BACKOFF_S)
-        while not self._stopping.is_set():
-            try:
-                await self._listener.ensure()
-                await self.publisher.connect()
-                # Cleared before looking, so a NOTIFY that arrives while we publish or
-                # tidy up wakes the next wait at once instead of waiting for the poll.
-                self._wake.clear()
-                published = await self.publish_pending()
-                backoff.reset()
-                if published:
-                    continue  # there may be more
-                await self._refresh_backlog_and_prune()
-                await sleep_unless(self._wake, self.poll_s)
-            except (*CONNECTION_ERRORS, *BROKER_ERRORS) as exc:
-                RELAY_FAILURES.inc()
-                delay = backoff.next_delay()
-                log.warning("outbox relay cannot publish yet (%s: %s); retrying in %.1fs",
-                            exc.__class__.__name__, exc, delay)
-                await self._listener.close()
-                await sleep_unless(self._stopping, delay)
-            except Exception:
-                log.exception("outbox relay failed unexpectedly; retrying")
-                await sleep_unless(self._stopping, MAX_BACKOFF_S)
+    async def _step(self) -> float | None:
+        await self._listener.ensure()
+        await self.publisher.connect()
+        if await self.publish_pending():
+            return 0  # there may be more
+        await self._refresh_backlog_and_prune()
+        return None  # until a NOTIFY or the poll
+
+    async def _after_failure(self, exc: BaseException) -> None:
+        RELAY_FAILURES.inc()
+        await self._listener.close()
 
     async def _refresh_backlog_and_prune(self) -> None:
         async with self.pool.acquire() as conn:
             OUTBOX_BACKLOG.set(await store.outbox_backlog(conn))
             if time.monotonic() - self._last_prune > PRUNE_EVERY_S:
                 self._last_prune = time.monotonic()
-                await conn.execute(
-                    "DELETE FROM outbox WHERE published_at < now() - make_interval(days => $1)",
-                    self.retention_days,
-                )
+                await store.prune_published(conn, self.retention_days)

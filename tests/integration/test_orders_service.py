@@ -12,7 +12,8 @@ from decimal import Decimal
 import asyncpg
 import pytest
 
-from actors.common.errors import NotFound
+from actors.common.errors import Forbidden, NotFound
+from actors.common.security import Principal
 from actors.orders.domain import (
     TRANSITIONS,
     IdempotencyKeyReused,
@@ -24,6 +25,7 @@ from actors.orders.store import Cursor, OrderFilter
 from deployments.orders import _decode_cursor, _encode_cursor
 from tests.integration.support import new_order, outbox_count, outbox_rows
 
+STAFF = Principal("clerk", frozenset({"warehouse"}), session_id="s1")  # sees every order
 HAPPY_PATH = [Status.NEW, Status.PAID, Status.PICKING, Status.PACKED, Status.SHIPPED, Status.DELIVERED]
 NUMBER = re.compile(r"ORD-(\d{4})-(\d{6,})")
 
@@ -67,7 +69,7 @@ async def test_create_stores_the_order_and_writes_one_created_event(service, poo
     assert order.created_at.tzinfo is not None
 
     assert await service.get(order.id) == order
-    assert await service.get_by_number(order.number) == order
+    assert await service.show_by_number(STAFF, order.number) == order
 
     [row] = await outbox_rows(pool)
     assert row["routing_key"] == "order.created" and row["published_at"] is None
@@ -80,17 +82,17 @@ async def test_create_stores_the_order_and_writes_one_created_event(service, poo
         "order_id": str(order.id), "number": order.number, "status": "new", "previous_status": None,
         "customer_email": str(order.customer.email), "total": "40.28", "currency": "PLN", "items_count": 5,
     }
-    assert [(h.status, h.by) for h in await service.history(order.id)] == [(Status.NEW, "guest")]
+    assert [(h.status, h.by) for h in await service.history(STAFF, order.id)] == [(Status.NEW, "guest")]
     assert await service.outbox_backlog() == 1
 
 
 async def test_unknown_orders_are_not_found_and_write_nothing(service, pool):
     for call in (
         service.get(uuid.uuid4()),
-        service.get_by_number("ORD-2000-000001"),
+        service.show_by_number(STAFF, "ORD-2000-000001"),
         service.change_status(uuid.uuid4(), Status.PAID, by="t", expected_version=1),
         service.change_status(uuid.uuid4(), Status.CANCELLED, by="t", expected_version=None),
-        service.history(uuid.uuid4()),
+        service.history(STAFF, uuid.uuid4()),
     ):
         with pytest.raises(NotFound) as missing:
             await call
@@ -136,7 +138,7 @@ async def place_at(service, pool, email: str, at: datetime, status: Status = Sta
 
 
 async def ids(service, flt: OrderFilter, limit: int = 100, after: Cursor | None = None) -> list[uuid.UUID]:
-    return [o.id for o in await service.list_orders(flt, limit, after)]
+    return [o.id for o in await service.list_orders(STAFF, flt, limit, after)]
 
 
 async def test_each_filter(service, pool):
@@ -175,7 +177,7 @@ async def test_listed_orders_are_complete(service, pool):
     order, _ = await service.create(
         new_order(items=[{"sku": "A", "name": "A", "quantity": 2, "unit_price": "1.25"},
                          {"sku": "B", "name": "B", "quantity": 1, "unit_price": "3.00"}]), by="t")
-    [listed] = await service.list_orders(OrderFilter(), 10, None)
+    [listed] = await service.list_orders(STAFF, OrderFilter(), 10, None)
     assert listed == order == await service.get(order.id)
 
 
@@ -186,7 +188,7 @@ async def walk(service, flt: OrderFilter, limit: int, between=None) -> list[list
     """Every page, following cursors the way the HTTP layer makes and reads them."""
     pages, after = [], None
     while True:
-        page = await service.list_orders(flt, limit + 1, after)
+        page = await service.list_orders(STAFF, flt, limit + 1, after)
         more = len(page) > limit
         page = page[:limit]
         pages.append([o.id for o in page])
@@ -231,7 +233,7 @@ async def test_orders_created_at_the_same_instant_are_paged_by_id(service, pool)
     pages = await walk(service, OrderFilter(), 2)
     seen = [i for page in pages for i in page]
     assert sorted(seen) == sorted(placed) and len(seen) == 9
-    rows = await service.list_orders(OrderFilter(), 100, None)
+    rows = await service.list_orders(STAFF, OrderFilter(), 100, None)
     assert [o.id for o in rows] == seen
     assert [(o.created_at, o.id) for o in rows] == sorted(((o.created_at, o.id) for o in rows), reverse=True)
 
@@ -266,7 +268,7 @@ async def test_the_whole_happy_path_versions_history_and_one_event_per_step(serv
         ("order.status_changed", a.value, b.value) for a, b in zip(HAPPY_PATH, HAPPY_PATH[1:])
     ]
     assert all(p["data"]["total"] == "20.00" and p["data"]["items_count"] == 2 for p in changes)
-    history = await service.history(order.id)
+    history = await service.history(STAFF, order.id)
     assert [(h.status, h.by) for h in history] == [(Status.NEW, "guest")] + [
         (s, f"clerk-{s}") for s in HAPPY_PATH[1:]
     ]
@@ -321,7 +323,7 @@ async def test_cancel_from_new_paid_and_picking(service, pool, current):
     assert rows[-1]["routing_key"] == "order.status_changed"
     assert (rows[-1]["payload"]["data"]["status"], rows[-1]["payload"]["data"]["previous_status"]) == (
         "cancelled", current.value)
-    assert (await service.history(order.id))[-1].status == Status.CANCELLED
+    assert (await service.history(STAFF, order.id))[-1].status == Status.CANCELLED
     with pytest.raises(IllegalTransition) as again:
         await service.change_status(order.id, Status.CANCELLED, by="clerk", expected_version=None)
     assert again.value.extra["allowed"] == []
@@ -347,7 +349,7 @@ async def test_concurrent_changes_with_one_version_let_exactly_one_through(servi
     assert len(winners) == 1 and winners[0].version == 2
     assert all(isinstance(r, StaleVersion) for r in results if isinstance(r, BaseException))
     assert [r["routing_key"] for r in await outbox_rows(pool)] == ["order.created", "order.status_changed"]
-    assert [h.status for h in await service.history(order.id)] == [Status.NEW, Status.PAID]
+    assert [h.status for h in await service.history(STAFF, order.id)] == [Status.NEW, Status.PAID]
 
 
 async def test_concurrent_changes_without_version_apply_once(service, pool):
@@ -404,7 +406,7 @@ async def test_no_status_change_without_its_event(service, pool, failing_outbox)
         await service.change_status(order.id, Status.PACKED, by="t", expected_version=order.version)
     assert await snapshot(pool, order.id) == before
     assert await service.get(order.id) == order
-    assert [h.status for h in await service.history(order.id)] == [Status.NEW, Status.PAID, Status.PICKING]
+    assert [h.status for h in await service.history(STAFF, order.id)] == [Status.NEW, Status.PAID, Status.PICKING]
 
 
 async def test_every_committed_change_has_exactly_one_event(service, pool):
@@ -424,7 +426,7 @@ async def test_history_lists_every_status_with_who_and_when(service):
     order, _ = await service.create(new_order(), by="guest")
     order = await service.change_status(order.id, Status.PAID, by="cashier", expected_version=1)
     order = await service.change_status(order.id, Status.CANCELLED, by="manager", expected_version=2)
-    history = await service.history(order.id)
+    history = await service.history(STAFF, order.id)
     assert [(h.status, h.by) for h in history] == [
         (Status.NEW, "guest"), (Status.PAID, "cashier"), (Status.CANCELLED, "manager")]
     assert all(h.at.tzinfo is not None for h in history)
@@ -443,7 +445,7 @@ async def test_same_key_and_body_returns_the_same_order_once(service, pool):
     assert again == first
     assert await pool.fetchval("SELECT count(*) FROM orders") == 1
     assert await outbox_count(pool) == 1
-    assert len(await service.history(first.id)) == 1
+    assert len(await service.history(STAFF, first.id)) == 1
 
 
 async def test_same_key_and_the_same_order_written_differently_is_a_replay(service, pool):
@@ -521,3 +523,41 @@ async def test_concurrent_creates_with_one_key_and_two_bodies(service, pool):
             assert isinstance(result, IdempotencyKeyReused)
     assert sum(1 for r in results if not isinstance(r, BaseException) and r[1]) == 1
     assert await outbox_count(pool) == 1
+
+
+# --- who sees and cancels which order, in SQL ----------------------------------------------
+
+
+async def test_a_customer_account_sees_lists_and_cancels_its_own_orders_only(service):
+    account = Principal(str(uuid.uuid4()), frozenset({"customer"}), session_id="s2", email="ada@example.com")
+    verified = Principal(account.subject, account.roles, session_id="s3", email="ADA@example.com",
+                         email_verified=True)
+    own, _ = await service.create(new_order("Ada@Example.com"), by="t")
+    gift, _ = await service.create(new_order("gift@example.com"), by="t")
+    other, _ = await service.create(new_order("bob@example.com"), by="t")
+    everyone = OrderFilter()
+
+    # unverified: nothing until it claims an order with its number and email
+    assert await ids_for(service, account, everyone) == []
+    assert await service.claim_for_account(gift.number, "GIFT@example.com", uuid.UUID(account.subject)) == gift.id
+    assert await ids_for(service, account, everyone) == [gift.id]
+    assert await service.show(account, gift.id) == gift
+    # verified: its address's orders too; an email filter does not reach anyone else's
+    assert await ids_for(service, verified, everyone) == [gift.id, own.id]
+    assert await ids_for(service, verified, OrderFilter(email="bob@example.com")) == [gift.id, own.id]
+    assert await service.show_by_number(verified, own.number) == own
+    for call in (lambda: service.show(verified, other.id), lambda: service.history(verified, other.id),
+                 lambda: service.cancel(verified, other.id, expected_version=None)):
+        with pytest.raises(NotFound):
+            await call()
+
+    paid = await service.change_status(gift.id, Status.PAID, by="t", expected_version=1)
+    with pytest.raises(Forbidden):
+        await service.cancel(verified, gift.id, expected_version=None)
+    assert await service.get(gift.id) == paid
+    cancelled = await service.cancel(verified, own.id, expected_version=1)
+    assert (cancelled.status, (await service.history(STAFF, own.id))[-1].by) == (Status.CANCELLED, account.subject)
+
+
+async def ids_for(service, user, flt: OrderFilter) -> list[uuid.UUID]:
+    return [o.id for o in await service.list_orders(user, flt, 100, None)]
