@@ -18,7 +18,7 @@ from actors.notification.service import DATABASE_AWAY
 
 log = get_logger("notification")
 
-MAX_REASON = 120  # a close frame's reason is at most 123 bytes
+MAX_REASON = 120  # characters; a close frame holds a reason of up to 123 bytes (ours are ASCII)
 HEARTBEAT = {"type": "heartbeat"}
 
 
