@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop test test-packages test-setup test-unit test-integration test-e2e bench notebook venv check migrate seed clean
+.PHONY: run stop test test-packages test-setup test-unit test-deploy test-integration test-e2e bench notebook venv check migrate seed kuberay k8s-dev-secrets clean
 
 # The environment is (re)built when pyproject.toml or the pinned versions change.
 $(STAMP): pyproject.toml constraints.txt
@@ -44,6 +44,10 @@ test: test-setup
 test-unit: test-packages
 	$(BIN)/pytest -ra tests/unit
 
+# Deployment files (Dockerfile, compose.yaml, k8s/, ray-cluster.yaml), checked offline: no server.
+test-deploy: test-packages
+	$(BIN)/pytest -ra tests/deploy
+
 test-integration test-e2e: test-setup
 	$(BIN)/pytest -ra tests/$(subst test-,,$@)
 
@@ -51,6 +55,14 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "make bench needs wrk (Debian: apt-get install wrk)"; exit 1; }
 	$(BIN)/python -m bench.orders_throughput
 	$(BIN)/python -m bench.auth_tokens
+
+# k8s/kuberay/rayservice.yaml's serveConfigV2 from deployments/serve_config.yaml (a test checks it).
+kuberay: $(STAMP)
+	$(BIN)/python -m deployments.kuberay
+
+# The dev overlay's Secret (random passwords, a signing key), made once, git-ignored.
+k8s-dev-secrets: $(STAMP)
+	$(BIN)/python -m deployments.dev_secrets
 
 notebook: $(STAMP)
 	$(BIN)/jupyter lab notebooks/

@@ -12,8 +12,9 @@ set -euo pipefail
 run_packages=(nginx python3-venv)
 # xvfb, dbus, dunst, imagemagick: the desktop notification tests (a virtual screen, a
 # private session bus, a real notification server, screenshots); systemd (systemd-analyze)
-# and desktop-file-utils: the checks of the agent's unit and autostart files.
-test_packages=("${run_packages[@]}" xvfb dbus dunst imagemagick systemd desktop-file-utils)
+# and desktop-file-utils: the checks of the agent's unit and autostart files; docker-compose:
+# `docker-compose config` of compose.yaml (no Docker engine is needed for it).
+test_packages=("${run_packages[@]}" xvfb dbus dunst imagemagick systemd desktop-file-utils docker-compose)
 
 case "${1:-}" in
   run) wanted=("${run_packages[@]}") ;;
