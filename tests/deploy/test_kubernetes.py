@@ -11,6 +11,7 @@ from pathlib import Path
 import jsonschema
 import kubernetes_validate
 import pytest
+import ray
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
@@ -182,7 +183,7 @@ def test_the_rayservice_has_autoscaling_probes_and_a_zero_downtime_upgrade(rende
     assert spec["upgradeStrategy"] == {"type": "NewCluster"}
     cluster = spec["rayClusterConfig"]
     assert cluster["enableInTreeAutoscaling"] is True
-    assert cluster["rayVersion"] == "2.60.0"
+    assert cluster["rayVersion"] == ray.__version__  # the pinned Ray the image installs
     for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]:
         (container,) = group["template"]["spec"]["containers"]
         assert container["readinessProbe"] and container["livenessProbe"]
