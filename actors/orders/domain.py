@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 from actors.common.contracts import ChangedOrder, OrderStatus
-from actors.common.errors import Conflict, Unprocessable
+from actors.common.errors import Conflict, PreconditionFailed, Unprocessable
 from actors.common.events import ORDER_NUMBER_PATTERN
 from actors.common.money import MAX_ORDER_TOTAL, MONEY_QUANT, Currency, Money
 from actors.common.text import Name
@@ -35,9 +35,10 @@ class IllegalTransition(Conflict):
     slug, title = "illegal-transition", "This status change is not allowed"
 
 
-class StaleVersion(Conflict):
-    # A 412: the client's copy of the order is older than the stored one.
-    status, slug, title = 412, "stale-version", "The order was changed by someone else"
+class StaleVersion(PreconditionFailed):
+    """The client's copy of the order (its If-Match) is older than the stored one."""
+
+    slug, title = "stale-version", "The order was changed by someone else"
 
 
 class IdempotencyKeyReused(Unprocessable):

@@ -1,4 +1,5 @@
-"""HTTP details of the orders routes that need no server: If-Match and page cursors."""
+"""The orders routes without a server: If-Match and page cursors, and what each route asks
+of its caller, on the service over the in-memory store (tokens stubbed)."""
 
 import base64
 import re
@@ -6,12 +7,17 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
+import httpx
 import pytest
 
 from actors.common.errors import BadRequest
+from actors.common.security import InvalidToken, Principal
 from actors.orders.domain import Order, Status
+from actors.orders.service import OrdersService
 from actors.orders.store import Cursor
-from deployments.orders import _decode_cursor, _encode_cursor, _parse_if_match
+from deployments.orders import _decode_cursor, _encode_cursor, _parse_if_match, api
+from tests.factories import new_order
+from tests.unit.fake_orders_store import FakeStore
 
 
 # --- If-Match ------------------------------------------------------------------------------
@@ -32,7 +38,6 @@ def test_if_match_forms(header, version):
 def test_bad_if_match_is_a_400_problem(header):
     with pytest.raises(BadRequest) as refused:
         _parse_if_match(header)
-    assert refused.value.status == 400
     assert refused.value.body()["type"] == "urn:orderflow:problem:bad-request"
 
 
@@ -119,7 +124,6 @@ def b64(raw: bytes) -> str:
 def test_foreign_cursor_is_a_400_problem(cursor):
     with pytest.raises(BadRequest) as refused:
         _decode_cursor(cursor)
-    assert refused.value.status == 400
     assert refused.value.body()["type"] == "urn:orderflow:problem:bad-request"
 
 
@@ -136,3 +140,60 @@ def test_a_tampered_cursor_is_refused_or_names_another_position():
             except BadRequest:
                 continue
             assert isinstance(decoded.created_at, datetime) and isinstance(decoded.id, uuid.UUID)
+
+
+# --- who may call what ---------------------------------------------------------------------
+
+CALLERS = {
+    "clerk": Principal("clerk", frozenset({"warehouse"}), session_id="s1"),
+    "ada": Principal(str(uuid.uuid4()), frozenset({"customer"}), session_id="s2", email="ada@example.com",
+                     email_verified=True),
+    "bob": Principal(str(uuid.uuid4()), frozenset({"customer"}), session_id="s3", email="bob@example.com",
+                     email_verified=True),
+}
+
+
+class StubVerifier:
+    async def verify(self, token: str) -> Principal:
+        if token not in CALLERS:
+            raise InvalidToken("unknown token")
+        return CALLERS[token]
+
+
+@pytest.fixture
+async def http():
+    """The orders app on a fresh in-memory store; `http(caller)` is a client for that caller
+    (None: a guest)."""
+    service = OrdersService(FakeStore(), timeout_s=1)
+    api.state.orders, api.state.verifier = service, StubVerifier()
+    transport = httpx.ASGITransport(app=api, root_path="/orders")
+
+    def client(caller: str | None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {caller}"} if caller else {}
+        return httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers)
+
+    client.service = service
+    return client
+
+
+async def test_each_route_asks_for_the_caller_it_needs(http):
+    order, _ = await http.service.create(new_order("ada@example.com"), by="t")
+    routes = [("GET", "/orders"), ("GET", f"/orders/{order.id}"), ("GET", f"/orders/by-number/{order.number}"),
+              ("GET", f"/orders/{order.id}/history"), ("POST", f"/orders/{order.id}/cancel"),
+              ("POST", f"/orders/{order.id}/status")]
+    async with http(None) as guest, http("ada") as ada, http("bob") as bob, http("clerk") as clerk:
+        for method, path in routes:
+            assert (await guest.request(method, path, json={"status": "paid"})).status_code == 401, path
+        # a customer may not move an order on; for another customer the order does not exist
+        assert (await ada.post(f"/orders/{order.id}/status", json={"status": "paid"},
+                               headers={"If-Match": '"1"'})).status_code == 403
+        for method, path in routes[1:5]:
+            assert (await bob.request(method, path)).status_code == 404, path
+        assert (await bob.get("/orders")).json()["items"] == []
+        assert [o["id"] for o in (await ada.get("/orders")).json()["items"]] == [str(order.id)]
+        paid = await clerk.post(f"/orders/{order.id}/status", json={"status": "paid"}, headers={"If-Match": '"1"'})
+        assert (paid.status_code, paid.headers["ETag"]) == (200, '"2"')
+        refused = await ada.post(f"/orders/{order.id}/cancel")
+        assert (refused.status_code, refused.json()["type"]) == (403, "urn:orderflow:problem:forbidden")
+        cancelled = await clerk.post(f"/orders/{order.id}/cancel", headers={"If-Match": '"2"'})
+        assert (cancelled.status_code, cancelled.json()["status"], cancelled.headers["ETag"]) == (200, "cancelled", '"3"')
