@@ -21,7 +21,20 @@ from starlette.requests import HTTPConnection
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from actors.common.errors import PROBLEM_JSON, BadRequest, PayloadTooLarge, Problem, Unprocessable
+from actors.common.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+    PreconditionRequired,
+    Problem,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+)
 from actors.common.logging import get_logger, order_id_var, request_id_var
 from actors.common.metrics import exposition, observe_request
 from actors.common.security import (
@@ -37,7 +50,7 @@ from actors.common.security import (
     require_signed_in,
 )
 from actors.common.settings import CommonSettings
-from deployments.openapi import openapi_with_errors
+from deployments.openapi import PROBLEM_JSON, openapi_with_errors
 
 MAX_BODY_BYTES = 1024 * 1024
 # The X-Request-ID kept from a caller (the gateway and Serve's HAProxy apply the same rule);
@@ -46,11 +59,39 @@ REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 log = get_logger("http")
 
 
+# The HTTP status of each kind of problem: the services raise kinds, the edge answers with
+# statuses (as cosmicpython maps its domain errors at the entrypoint). A kind not listed
+# answers its nearest listed ancestor's (InvalidToken: 401); any other Problem is a 500.
+HTTP_STATUS: dict[type[Problem], int] = {
+    BadRequest: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PreconditionFailed: 412,
+    PayloadTooLarge: 413,
+    Unprocessable: 422,
+    PreconditionRequired: 428,
+    TooManyRequests: 429,
+    ServiceUnavailable: 503,
+}
+
+
+def http_status(problem: Problem) -> int:
+    return next((HTTP_STATUS[kind] for kind in type(problem).__mro__ if kind in HTTP_STATUS), 500)
+
+
 def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    status = http_status(problem)
+    body = problem.body(request.url.path if request else None)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}  # a 401 says how to authenticate
+    if problem.retry_after_s is not None:
+        headers["Retry-After"] = str(problem.retry_after_s)
     return JSONResponse(
-        problem.body(request.url.path if request else None),
-        status_code=problem.status,
-        headers=problem.headers,
+        # RFC 9457's order: status after title.
+        {"type": body["type"], "title": body["title"], "status": status} | body,
+        status_code=status,
+        headers=headers,
         media_type=PROBLEM_JSON,
     )
 

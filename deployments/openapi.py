@@ -6,8 +6,7 @@ from collections.abc import Callable
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from actors.common.errors import PROBLEM_JSON
-
+PROBLEM_JSON = "application/problem+json"
 PROBLEM_SCHEMA = {
     "title": "Problem",
     "description": "RFC 9457 problem details; some problems carry more members (errors, checks ...).",

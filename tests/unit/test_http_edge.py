@@ -1,5 +1,6 @@
 """What every service app does at its edge (deployments/http.py), without servers: request
-ids, HEAD, OPTIONS and 405, the root route with a slash, the OpenAPI document."""
+ids, HEAD, OPTIONS and 405, the root route with a slash, the OpenAPI document, each kind of
+problem answered with its HTTP status and headers, metrics."""
 
 import contextlib
 
@@ -8,8 +9,11 @@ from fastapi.testclient import TestClient
 
 from pydantic import BaseModel
 
-from deployments.http import CurrentUser, create_service_api
-from deployments.openapi import json_body, problems
+from actors.common.errors import Forbidden, Problem, ServiceUnavailable, TooManyRequests
+from actors.common.security import InvalidToken
+from actors.orders.domain import IllegalTransition, StaleVersion
+from deployments.http import HTTP_STATUS, CurrentUser, create_service_api
+from deployments.openapi import PROBLEM_STATUSES, json_body, problems
 
 
 @contextlib.asynccontextmanager
@@ -106,3 +110,34 @@ def test_metrics_count_requests_by_route_template(client):
                if line.startswith("orderflow_http_requests_total{") and 'service="edge"' in line]
     assert any('route="/{item_id}/close"' in line and 'method="POST"' in line for line in counted), counted
     assert not any("abc-123" in line for line in counted)
+
+
+@pytest.mark.parametrize(("problem", "status", "headers"), [
+    (InvalidToken("expired"), 401, {"www-authenticate": "Bearer"}),
+    (Forbidden("not staff"), 403, {}),
+    (IllegalTransition("no", allowed=["paid"]), 409, {}),
+    (StaleVersion("changed", current_version=2), 412, {}),
+    (TooManyRequests("slow down", retry_after_s=7), 429, {"retry-after": "7"}),
+    (ServiceUnavailable("away"), 503, {"retry-after": "2"}),
+    (Problem("broken"), 500, {}),
+])
+def test_each_kind_of_problem_is_answered_with_its_status_at_the_edge(problem, status, headers):
+    api = create_service_api("edge", title="Edge", lifespan=no_resources)
+
+    @api.get("/fails")
+    async def fails() -> dict:
+        raise problem
+
+    with TestClient(api, root_path="/edge") as client:
+        response = client.get("/edge/fails")
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert {name: response.headers.get(name) for name in ("www-authenticate", "retry-after")} == \
+        {"www-authenticate": None, "retry-after": None} | headers
+    assert list(response.json()) == ["type", "title", "status", "detail", "instance", *problem.extra]
+    assert response.json() == {"type": f"urn:orderflow:problem:{problem.slug}", "title": problem.title,
+                               "status": status, "detail": problem.detail, "instance": "/edge/fails", **problem.extra}
+
+
+def test_every_status_the_edge_answers_is_described_in_the_document():
+    assert set(HTTP_STATUS.values()) <= set(PROBLEM_STATUSES)
