@@ -5,6 +5,7 @@ deployments/serve_config.yaml says and parses with Ray's own ServeDeploySchema; 
 setting has its place in the ConfigMap or the Secret."""
 
 import copy
+import json
 import os
 from pathlib import Path
 
@@ -75,8 +76,14 @@ def test_serve_is_reached_only_from_the_gateway_and_the_data_stores_only_from_th
                for p in policies), "no default deny"
     serve_port = [p for p in policies if {"port": 8000} in [port for rule in p["spec"].get("ingress", [])
                                                             for port in rule.get("ports", [])]]
-    assert [rule["from"] for p in serve_port for rule in p["spec"]["ingress"]] == [
-        [{"podSelector": {"matchLabels": {"app.kubernetes.io/component": "gateway"}}}]]
+    sources = {(json.dumps(p["spec"]["podSelector"]), json.dumps(rule["from"]))
+               for p in serve_port for rule in p["spec"]["ingress"]}
+    assert sources == {  # the gateway, and the KubeRay operator's health check of the head's proxy
+        (json.dumps({"matchLabels": {"ray.io/is-ray-node": "yes"}}),
+         json.dumps([{"podSelector": {"matchLabels": {"app.kubernetes.io/component": "gateway"}}}])),
+        (json.dumps({"matchLabels": {"ray.io/node-type": "head"}}),
+         json.dumps([{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kuberay-operator"}}}])),
+    }
     (datastores,) = [p for p in policies if p["spec"]["podSelector"].get("matchLabels") == {"app.kubernetes.io/component": "datastore"}]
     assert [list(source["podSelector"]["matchLabels"].items()) for source in datastores["spec"]["ingress"][0]["from"]] == [
         [("ray.io/is-ray-node", "yes")], [("app.kubernetes.io/component", "migrate")]]
