@@ -83,16 +83,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     stack.run_dir.mkdir(parents=True, exist_ok=True)
     stack.pid_file.write_text(str(os.getpid()))
     st.mark_processes(stack)
-    auth = st.local_auth_environment(stack)
-    st.local_notification_environment(stack)
-    st.local_analytics_environment(stack)
     stopping = threading.Event()
     nginx: subprocess.Popen | None = None
     mail_sink = None
     try:
         mail_sink = st.start_mail_sink(stack)
+        environments = st.local_environments(stack, mail_sink)
         say(f"starting Ray Serve on {stack.serve_url} (first start takes a while) ...")
-        st.start_serve(stack)
+        dashboard = st.start_serve(stack, environments, st.local_secrets(stack))
         # After ray.init, which installs a SIGTERM handler of its own that exits at once.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stopping.set())
@@ -105,17 +103,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.no_seed:
             cmd_seed(args)
         say("ready.")
+        auth = os.environ | environments["auth"]  # what the auth replicas read
         print(
             f"\n  API gateway     {stack.gateway_url}\n"
             f"  Orders API      {stack.gateway_url}/orders   (docs: {stack.gateway_url}/orders/docs)\n"
             f"  Auth API        {stack.gateway_url}/auth     (docs: {stack.gateway_url}/auth/docs)\n"
             f"  Notifications   {stack.gateway_url}/notifications (agents: orderflow-agent --server {stack.gateway_url})\n"
-            f"  Analytics       {stack.gateway_url}/analytics/stats, reports in {os.environ['REPORTS_DIR']}\n"
+            f"  Analytics       {stack.gateway_url}/analytics/stats, reports in {environments['analytics']['REPORTS_DIR']}\n"
             f"  Health          {stack.gateway_url}/<service>/health, /<service>/ready\n"
             f"  Metrics         {stack.serve_url}/<service>/metrics   (Serve's port; not on the gateway)\n"
-            f"  Admin login     {auth.bootstrap_admin_email} / {_shown_password(auth)}\n"
+            f"  Admin login     {auth.get('AUTH_BOOTSTRAP_ADMIN_EMAIL')} / {_shown_password(auth.get('AUTH_BOOTSTRAP_ADMIN_PASSWORD'))}\n"
             + (f"  Mail (dev sink) {mail_sink.address}, every message kept in {mail_sink.folder}\n" if mail_sink else "")
             + f"  Logs            {stack.run_dir}/nginx-access.log, {stack.ray_temp_dir}/session_latest/logs\n"
+            f"  Ray dashboard   {dashboard}   (what `make run` deploys through; token: README, Configuration)\n"
             "\n  Ctrl-C (or `make stop`) stops everything.\n",
             flush=True,
         )
@@ -140,9 +140,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         say("stopped.")
 
 
-def _shown_password(auth: AuthSettings) -> str:
-    if auth.bootstrap_admin_password == st.DEV_ADMIN_PASSWORD:
-        return auth.bootstrap_admin_password
+def _shown_password(password: str | None) -> str:
+    if password == st.DEV_ADMIN_PASSWORD:
+        return password
     return "(the password in AUTH_BOOTSTRAP_ADMIN_PASSWORD)"
 
 

@@ -2,6 +2,7 @@
 serve_config.yaml, the nginx gateway, demo data. Each step is a function so tests and
 `orderflow` subcommands reuse them."""
 
+import contextlib
 import hashlib
 import os
 import random
@@ -26,7 +27,6 @@ from actors.auth.keys import generate_key_file
 from actors.auth.settings import MIGRATIONS as AUTH_MIGRATIONS
 from actors.auth.settings import AuthSettings
 from actors.common.db import create_pool, ensure_database, migrate
-from actors.common.settings import CommonSettings
 from actors.notification.settings import MIGRATIONS as NOTIFICATION_MIGRATIONS
 from actors.notification.settings import NotificationSettings
 from actors.orders.domain import NewOrder, Status
@@ -52,7 +52,6 @@ class StackSettings(BaseSettings):
     # requests/s of the default proxy in bench/orders_throughput.py, and the whole test
     # suite passes with it. ORDERFLOW_THROUGHPUT_MODE=0 falls back to the Python proxy.
     throughput_mode: bool = True
-    ray_dashboard: bool = False
     nginx_binary: str = "nginx"
     ready_timeout_s: float = 180
     # The development mail sink (SMTP) the auth service sends to, unless AUTH_SMTP_HOST is set.
@@ -113,24 +112,28 @@ DEV_ADMIN_EMAIL = "admin@orderflow.example.com"
 DEV_ADMIN_PASSWORD = "orderflow-admin"
 
 
-def local_auth_environment(stack: StackSettings) -> AuthSettings:
-    """Settings a local run needs that a newcomer should not have to make: a signing key
-    generated once into the run directory, the demo admin, and where the auth service is."""
-    os.environ.setdefault("AUTH_URL", f"{stack.serve_url}/auth")
+# What a local run gives the services that a newcomer should not have to set: settings reach
+# the replicas of the applications that read them through the deployed config (their
+# runtime_env), secrets through the environment of Ray's processes (local_secrets); neither
+# is left in this process's environment. A variable the environment sets already is left to
+# it (Ray's processes inherit it).
+
+def local_auth_environment(stack: StackSettings) -> dict[str, str]:
+    """For the auth application: a signing key generated once into the run directory, and
+    the demo admin."""
+    environment = _unless_set(AUTH_BOOTSTRAP_ADMIN_EMAIL=DEV_ADMIN_EMAIL, AUTH_BOOTSTRAP_ADMIN_PASSWORD=DEV_ADMIN_PASSWORD)
     if not (os.environ.get("AUTH_SIGNING_KEY") or os.environ.get("AUTH_SIGNING_KEY_FILE")):
         key_file = stack.run_dir / "keys" / "auth-ed25519.pem"
         if not key_file.exists():
             generate_key_file(key_file)
-        os.environ["AUTH_SIGNING_KEY_FILE"] = str(key_file.resolve())
-    os.environ.setdefault("AUTH_BOOTSTRAP_ADMIN_EMAIL", DEV_ADMIN_EMAIL)
-    os.environ.setdefault("AUTH_BOOTSTRAP_ADMIN_PASSWORD", DEV_ADMIN_PASSWORD)
-    return AuthSettings()
+        environment["AUTH_SIGNING_KEY_FILE"] = str(key_file.resolve())
+    return environment
 
 
 def start_mail_sink(stack: StackSettings):
     """For a local run without AUTH_SMTP_HOST: a mail sink (deployments.mail_sink) that keeps
     every mail the auth service sends as a file in <run_dir>/mail; None when a real SMTP
-    server is configured. Call before Ray starts, whose processes inherit the setting."""
+    server is configured. `mail_environment` tells the auth service where it is."""
     if os.environ.get("AUTH_SMTP_HOST"):
         return None
     if _port_taken(stack.serve_host, stack.mail_sink_port):
@@ -138,30 +141,51 @@ def start_mail_sink(stack: StackSettings):
                          "set ORDERFLOW_MAIL_SINK_PORT to a free one, or AUTH_SMTP_HOST to a real SMTP server.")
     from deployments.mail_sink import MailSink  # aiosmtpd: a development dependency
 
-    sink = MailSink(stack.serve_host, stack.mail_sink_port, stack.run_dir / "mail",
+    return MailSink(stack.serve_host, stack.mail_sink_port, stack.run_dir / "mail",
                     announce=lambda line: print(f"orderflow: {line}", flush=True)).start()
-    os.environ["AUTH_SMTP_HOST"], os.environ["AUTH_SMTP_PORT"] = sink.host, str(sink.port)
-    return sink
 
 
-def local_notification_environment(stack: StackSettings) -> NotificationSettings:
-    """For a local run: links in notifications point at this gateway, and the webhook gets
-    a secret generated once into the run directory (readable only by its owner)."""
-    os.environ.setdefault("PUBLIC_URL", stack.gateway_url)
-    if not os.environ.get("NOTIFY_WEBHOOK_SECRET"):
-        secret_file = stack.run_dir / "webhook-secret"
-        if not secret_file.exists():
-            secret_file.parent.mkdir(parents=True, exist_ok=True)
-            secret_file.touch(mode=0o600)
-            secret_file.write_text(secrets.token_hex(32))
-        os.environ["NOTIFY_WEBHOOK_SECRET"] = secret_file.read_text().strip()
-    return NotificationSettings()
+def mail_environment(sink) -> dict[str, str]:
+    """For the auth application: the mail sink's address, if one was started."""
+    return {"AUTH_SMTP_HOST": sink.host, "AUTH_SMTP_PORT": str(sink.port)} if sink else {}
 
 
-def local_analytics_environment(stack: StackSettings) -> None:
-    """For a local run: reports go to ./reports of the directory `make run` started in
-    (Ray's workers do not share its working directory, so the path is made absolute)."""
-    os.environ["REPORTS_DIR"] = str(Path(os.environ.get("REPORTS_DIR", "reports")).resolve())
+def local_secrets(stack: StackSettings) -> dict[str, str]:
+    """Secrets a local run makes up: the webhook's, generated once into the run directory
+    (readable only by its owner). start_serve gives them to Ray's processes as their
+    environment, not in the config: Ray's runtime_env agent writes env_vars to its log."""
+    if "NOTIFY_WEBHOOK_SECRET" in os.environ:  # empty: webhooks off
+        return {}
+    secret_file = stack.run_dir / "webhook-secret"
+    if not secret_file.exists():
+        secret_file.parent.mkdir(parents=True, exist_ok=True)
+        secret_file.touch(mode=0o600)
+        secret_file.write_text(secrets.token_hex(32))
+    return {"NOTIFY_WEBHOOK_SECRET": secret_file.read_text().strip()}
+
+
+def local_analytics_environment() -> dict[str, str]:
+    """For the analytics application: reports go to ./reports of the directory `make run`
+    started in (Ray's workers do not share its working directory: the path is made absolute)."""
+    return {"REPORTS_DIR": str(Path(os.environ.get("REPORTS_DIR", "reports")).resolve())}
+
+
+def local_environments(stack: StackSettings, mail_sink=None) -> dict[str, dict[str, str]]:
+    """The env_vars of each application of serve_config.yaml (by its name) for a local run."""
+    # Where the other services fetch the token keys, and the base of the links in mails and
+    # notifications: this stack's Serve and gateway.
+    auth_url = _unless_set(AUTH_URL=f"{stack.serve_url}/auth")
+    public_url = _unless_set(PUBLIC_URL=stack.gateway_url)
+    return {
+        "orders": auth_url,
+        "auth": local_auth_environment(stack) | mail_environment(mail_sink) | public_url,
+        "notification": auth_url | public_url,
+        "analytics": auth_url | local_analytics_environment(),
+    }
+
+
+def _unless_set(**defaults: str) -> dict[str, str]:
+    return {name: value for name, value in defaults.items() if name not in os.environ}
 
 
 # --- demo data ----------------------------------------------------------------------------
@@ -209,11 +233,18 @@ async def seed_demo_orders(orders: OrdersSettings) -> int:
 
 # --- Ray Serve ----------------------------------------------------------------------------
 
-def serve_config(stack: StackSettings) -> dict:
+def serve_config(stack: StackSettings, environments: dict[str, dict[str, str]] | None = None) -> dict:
+    """serve_config.yaml as this stack deploys it: on its Serve address, with each
+    application's `environments[name]` added to the env_vars of its runtime_env."""
     config = yaml.safe_load(SERVE_CONFIG.read_text())
     config["http_options"] |= {"host": stack.serve_host, "port": stack.serve_port}
     if stack.request_timeout_s is not None:
         config["http_options"]["request_timeout_s"] = stack.request_timeout_s
+    applications = {application["name"]: application for application in config["applications"]}
+    for name, env_vars in (environments or {}).items():
+        if env_vars:
+            runtime_env = applications[name].setdefault("runtime_env", {})
+            runtime_env["env_vars"] = runtime_env.get("env_vars", {}) | env_vars
     return config
 
 
@@ -296,31 +327,59 @@ def _haproxy_environment(stack: StackSettings) -> None:
     }
 
 
-def start_serve(stack: StackSettings) -> None:
-    """Start a local Ray instance owned by this process and deploy serve_config.yaml."""
+def start_serve(stack: StackSettings, environments: dict[str, dict[str, str]] | None = None,
+                secret_environment: dict[str, str] | None = None) -> str:
+    """Start a local Ray instance owned by this process, its processes given
+    `secret_environment` (see local_secrets), and deploy serve_config.yaml (with
+    `environments`, see serve_config) as `serve deploy` and KubeRay do: through Serve's REST
+    API on the Ray dashboard, which applies the file whole (every deployment option,
+    logging_config, runtime_env). Returns the dashboard's URL."""
     if _port_taken(stack.serve_host, stack.serve_port):
         raise StackError(f"Port {stack.serve_port} is taken; set ORDERFLOW_SERVE_PORT to a free one.")
     _ray_environment(stack)
     import ray
-    from ray.serve._private import api as serve_api
-    from ray.serve.config import ProxyLocation
     from ray.serve.schema import ServeDeploySchema
 
-    config = ServeDeploySchema.model_validate(serve_config(stack))
+    config = serve_config(stack, environments)
+    ServeDeploySchema.model_validate(config)  # a mistake in the file is said before Ray starts
     # "local": always a Ray instance of this stack's own. Without it ray.init joins the most
     # recently started local cluster, e.g. another stack's, whose Serve then gets our apps.
-    ray.init(
-        address="local",
-        namespace="serve",
-        include_dashboard=stack.ray_dashboard,
-        _temp_dir=str(stack.ray_temp_dir),
-        log_to_driver=True,
-    )
-    client = serve_api.serve_start(
-        http_options=config.http_options.model_dump(),
-        proxy_location=ProxyLocation(config.proxy_location),
-    )
-    client.deploy_apps(config, _blocking=False)
+    with _given_to_ray(secret_environment or {}):
+        context = ray.init(
+            address="local",
+            namespace="serve",
+            include_dashboard=True,
+            _temp_dir=str(stack.ray_temp_dir),
+            log_to_driver=True,
+        )
+    dashboard = f"http://{context.dashboard_url}"
+    # Serve starts (controller, proxies) and takes the applications; they deploy in the background.
+    answer = httpx.put(f"{dashboard}/api/serve/applications/", json=config, headers=_ray_auth_headers(),
+                       timeout=120)
+    if answer.status_code != 200:
+        raise StackError(f"Serve refused the applications of serve_config.yaml: {answer.status_code} {answer.text[:500]}")
+    return dashboard
+
+
+@contextlib.contextmanager
+def _given_to_ray(variables: dict[str, str]):
+    """`variables` (none of them set here) in the environment of the processes ray.init
+    starts, whose workers inherit it, and not left in this process's."""
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name in variables:
+            del os.environ[name]
+
+
+def _ray_auth_headers() -> dict[str, str]:
+    """What Ray's dashboard asks of a caller when token authentication is on (set by
+    _ray_environment)."""
+    if os.environ.get("RAY_AUTH_MODE") != "token":
+        return {}
+    token = os.environ.get("RAY_AUTH_TOKEN") or Path(os.environ["RAY_AUTH_TOKEN_PATH"]).read_text()
+    return {"Authorization": f"Bearer {token.strip()}"}
 
 
 def stop_serve() -> None:
