@@ -20,7 +20,7 @@ from pathlib import Path
 
 import httpx
 import yaml
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.auth.keys import generate_key_file
@@ -341,7 +341,10 @@ def start_serve(stack: StackSettings, environments: dict[str, dict[str, str]] | 
     from ray.serve.schema import ServeDeploySchema
 
     config = serve_config(stack, environments)
-    ServeDeploySchema.model_validate(config)  # a mistake in the file is said before Ray starts
+    try:  # a mistake in the file is said before Ray starts
+        ServeDeploySchema.model_validate(config)
+    except ValidationError as exc:
+        raise StackError(f"serve_config.yaml is not a valid Serve config: {exc}") from None
     # "local": always a Ray instance of this stack's own. Without it ray.init joins the most
     # recently started local cluster, e.g. another stack's, whose Serve then gets our apps.
     with _given_to_ray(secret_environment or {}):
