@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from deployments.stack import ROOT
+from deployments.stack import ROOT, SERVE_CONFIG
 from tests.deploy.support import run, tool
 from tests.deploy.test_kubernetes import dotenv_keys, service_settings
 
@@ -99,3 +99,12 @@ def test_env_example_names_every_setting():
                    "RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS", "RAY_AUTH_MODE", "RAY_AUTH_TOKEN"}
     assert listed - service_settings() == compose_own  # no stale or misspelt name
     assert "CHANGE-ME" in example.read_text()
+
+
+def test_prometheus_scrapes_every_application_on_serves_port():
+    prometheus = yaml.safe_load((ROOT / "deployments" / "compose-prometheus.yml").read_text())
+    scraped = {job["metrics_path"] for job in prometheus["scrape_configs"] if "metrics_path" in job}
+    prefixes = {app["route_prefix"] for app in yaml.safe_load(SERVE_CONFIG.read_text())["applications"]}
+    assert scraped == {f"{prefix}/metrics" for prefix in prefixes}
+    assert all(target == "ray-head:8000" for job in prometheus["scrape_configs"]
+               for static in job.get("static_configs", []) for target in static["targets"])
