@@ -17,7 +17,8 @@ SIGNING_KEY_FILE = "auth-signing-key.pem"
 
 
 def secret_values() -> dict[str, str]:
-    """Every key of the `orderflow-secrets` Secret but the signing key (a file of its own)."""
+    """Every key of the `orderflow-secrets` Secret but the signing key (a file of its own) and
+    the SMTP login (AUTH_SMTP_USERNAME/_PASSWORD), added only where the SMTP server wants one."""
     postgres, rabbitmq, redis = (secrets.token_urlsafe(24) for _ in range(3))
     database = "postgresql://postgres:{}@postgres:5432/{}"
     return {
@@ -32,8 +33,6 @@ def secret_values() -> dict[str, str]:
         "NOTIFY_WEBHOOK_SECRET": secrets.token_hex(32),
         "AUTH_BOOTSTRAP_ADMIN_EMAIL": DEV_ADMIN_EMAIL,
         "AUTH_BOOTSTRAP_ADMIN_PASSWORD": secrets.token_urlsafe(16),
-        "AUTH_SMTP_USERNAME": "",
-        "AUTH_SMTP_PASSWORD": "",
     }
 
 
