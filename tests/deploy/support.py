@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from actors.auth.keys import SigningKeys
+from deployments.preflight import SETTINGS_CLASSES, load_settings, setting_name
+
 OVERLAYS = ("dev", "staging", "prod")
 
 
@@ -33,3 +36,35 @@ def of_kind(objects: list[dict], kind: str) -> list[dict]:
 def named(objects: list[dict], kind: str, name: str) -> dict:
     (found,) = [o for o in of_kind(objects, kind) if o["metadata"]["name"] == name]
     return found
+
+
+def service_settings() -> set[str]:
+    """The environment variable of every setting of the four services (not `make run`'s own)."""
+    return {setting_name(model, field) for name, model in SETTINGS_CLASSES.items() if name != "stack"
+            for field in model.model_fields}
+
+
+def dotenv_keys(path: Path, *, commented: bool = False) -> set[str]:
+    """The variables a dotenv file sets (with `commented`, also those shown commented out)."""
+    keys = set()
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if commented and line.startswith("#"):
+            line = line.lstrip("# ")
+        elif line.startswith("#"):
+            continue
+        key, sep, _ = line.partition("=")
+        if sep and key.isupper():
+            keys.add(key)
+    return keys
+
+
+def assert_services_accept(monkeypatch, environment: dict[str, str]):
+    """The services' settings, read from `environment` alone, are valid and the signing key loads."""
+    for name in list(os.environ):
+        if name in service_settings() or name.startswith(("ORDERFLOW_", "RAY_")):
+            monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()  # BadSettings names any value a service would refuse
+    SigningKeys.from_settings(settings.auth)

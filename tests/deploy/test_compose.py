@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from dotenv import dotenv_values
 
+from actors.auth.keys import generate_key_file
 from deployments.stack import ROOT, SERVE_CONFIG
-from tests.deploy.support import run, tool
-from tests.deploy.test_kubernetes import dotenv_keys, service_settings
+from tests.deploy.support import assert_services_accept, dotenv_keys, run, service_settings, tool
 
 ONE_SHOT = {"keys", "migrate"}
 
@@ -108,3 +109,13 @@ def test_prometheus_scrapes_every_application_on_serves_port():
     assert scraped == {f"{prefix}/metrics" for prefix in prefixes}
     assert all(target == "ray-head:8000" for job in prometheus["scrape_configs"]
                for static in job.get("static_configs", []) for target in static["targets"])
+
+
+def test_the_services_accept_env_example(monkeypatch, tmp_path):
+    """.env.example's values pass the services' settings validation (with a key where the
+    `keys` service would have made one)."""
+    environment = dotenv_values(ROOT / ".env.example")
+    key = tmp_path / "auth-ed25519.pem"
+    generate_key_file(key)
+    environment["AUTH_SIGNING_KEY_FILE"] = str(key)
+    assert_services_accept(monkeypatch, environment)

@@ -14,12 +14,12 @@ import kubernetes_validate
 import pytest
 import ray
 import yaml
+from dotenv import dotenv_values
 from ray.serve.schema import ServeDeploySchema
 
 from deployments import dev_secrets, kuberay
-from deployments.preflight import SETTINGS_CLASSES, setting_name
 from deployments.stack import ROOT
-from tests.deploy.support import OVERLAYS, named, of_kind
+from tests.deploy.support import OVERLAYS, assert_services_accept, dotenv_keys, named, of_kind, service_settings
 
 # A current and the newest Kubernetes release kubernetes-validate knows.
 KUBERNETES_VERSIONS = ("1.33.0", kubernetes_validate.latest_version())
@@ -246,25 +246,6 @@ def test_only_what_differs_on_a_cluster_is_changed(tmp_path):
 
 # --- settings -------------------------------------------------------------------------------------
 
-def service_settings() -> set[str]:
-    return {setting_name(model, field) for name, model in SETTINGS_CLASSES.items() if name != "stack"
-            for field in model.model_fields}
-
-
-def dotenv_keys(path: Path, *, commented: bool = False) -> set[str]:
-    keys = set()
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if commented and line.startswith("#"):
-            line = line.lstrip("# ")
-        elif line.startswith("#"):
-            continue
-        key, sep, _ = line.partition("=")
-        if sep and key.isupper():
-            keys.add(key)
-    return keys
-
-
 def test_every_setting_is_in_the_config_map_or_the_secret():
     config, secret = dotenv_keys(CONFIG_ENV), set(dev_secrets.secret_values()) | {"AUTH_SIGNING_KEY"}
     documented_unset = {"AUTH_SIGNING_KEY_FILE", "AUTH_PREVIOUS_PUBLIC_KEY_FILE", "AUTH_SMTP_USERNAME", "AUTH_SMTP_PASSWORD"}
@@ -273,3 +254,11 @@ def test_every_setting_is_in_the_config_map_or_the_secret():
     assert service_settings() - config - secret - documented_unset == set()
     containers_own = {"POSTGRES_PASSWORD", "REDIS_PASSWORD", "RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS"}
     assert (config | secret) - service_settings() == containers_own  # no stale or misspelt name
+
+
+def test_the_services_accept_the_config_map_and_the_secret(monkeypatch, k8s_copy):
+    """Every value the Ray pods get (ConfigMap + the dev Secret, as envFrom gives them)
+    passes the services' own settings validation, and the signing key loads."""
+    environment = dotenv_values(CONFIG_ENV) | dotenv_values(k8s_copy / "overlays" / "dev" / "secrets.env")
+    environment["AUTH_SIGNING_KEY"] = (k8s_copy / "overlays" / "dev" / dev_secrets.SIGNING_KEY_FILE).read_text()
+    assert_services_accept(monkeypatch, environment)
