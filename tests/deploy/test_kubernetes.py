@@ -24,11 +24,14 @@ from tests.deploy.support import OVERLAYS, assert_services_accept, dotenv_keys, 
 # A current and the newest Kubernetes release kubernetes-validate knows.
 KUBERNETES_VERSIONS = ("1.33.0", kubernetes_validate.latest_version())
 # The KubeRay CRDs (the v1.7 line). No package registry this project can use (PyPI, npm,
-# Debian) ships them, so they are read from KUBERAY_CRD_DIR, by default the reference copy
-# laid beside this checkout (../shared/reference/kuberay-crds); they are not copied into the
-# project. Without them the CRD tests fail: take `ray.io_rayservices.yaml` and
-# `ray.io_rayclusters.yaml` from the kuberay-operator Helm chart's crds/ of the release you run.
-KUBERAY_CRDS = Path(os.environ.get("KUBERAY_CRD_DIR", ROOT.parent / "shared" / "reference" / "kuberay-crds"))
+# Debian) ships them, so they are read from KUBERAY_CRD_DIR, by default the team's reference
+# copy (shared/reference/kuberay-crds beside this checkout, or the workplace's /work/shared for
+# a clone made elsewhere, as CI's is); they are not copied into the project. Without them the
+# CRD tests fail: take `ray.io_rayservices.yaml` and `ray.io_rayclusters.yaml` from the
+# kuberay-operator Helm chart's crds/ of the release you run.
+REFERENCE_CRDS = [ROOT.parent / "shared" / "reference" / "kuberay-crds", Path("/work/shared/reference/kuberay-crds")]
+KUBERAY_CRDS = Path(os.environ.get("KUBERAY_CRD_DIR")
+                    or next((path for path in REFERENCE_CRDS if path.is_dir()), REFERENCE_CRDS[0]))
 CONFIG_ENV = ROOT / "k8s" / "base" / "config.env"
 
 
