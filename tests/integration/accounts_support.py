@@ -14,14 +14,14 @@ import httpx
 from actors.auth.keys import generate_key_file
 from actors.auth.service import AuthService
 from actors.common.db import drop_database, ensure_database
-from actors.common.redis import create_redis
 from actors.orders.service import OrdersService
 from deployments.auth import api as auth_api
 from deployments.mail_sink import MailSink
 from deployments.orders import api as orders_api
-from tests.integration.support import AppServer, free_port, wait_until
+from tests.factories import PASSWORD
+from tests.integration.conftest import REDIS_URL
+from tests.integration.support import AppServer, free_port, remove_redis_keys, wait_until
 
-PASSWORD = "a long enough password"
 PUBLIC_URL = "https://shop.example.com"
 
 
@@ -65,10 +65,6 @@ class Accounts:
 
 def bearer(pair: dict) -> dict:
     return {"Authorization": f"Bearer {pair['access_token']}"}
-
-
-def unique_email(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}@example.com"
 
 
 class _ByPrefix(httpx.AsyncBaseTransport):
@@ -122,8 +118,5 @@ async def accounts(tmp_path, monkeypatch, orders_database_url: str, pool, **sett
         for server in reversed(servers):
             await server.stop()
         sink.stop()
-        redis = create_redis("redis://127.0.0.1:6379/0")
-        async for key in redis.scan_iter(match=f"{namespace}:*"):
-            await redis.delete(key)
-        await redis.aclose()
+        await remove_redis_keys(REDIS_URL, namespace)
         await drop_database(auth_database_url)

@@ -1,19 +1,16 @@
-"""Helpers of the analytics integration tests: the Orders service as analytics' source,
-a Redis namespace of this run's own (its keys removed afterwards), and a service factory."""
+"""Helpers of the analytics integration tests: the Orders service as analytics' source and
+a service factory (Redis and the test's key namespace are conftest's `redis` and
+`redis_namespace`)."""
 
 import uuid
 from datetime import datetime
 
-import pytest
-
 from actors.analytics.frame import Watermark
 from actors.analytics.service import AnalyticsService
 from actors.analytics.settings import AnalyticsSettings
-from actors.common.redis import create_redis
 from actors.orders.service import OrdersService
 from actors.orders.store import ChangeCursor
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from tests.integration.conftest import redis, redis_namespace  # noqa: F401 (test_readiness.py still imports them from here)
 
 
 class OrdersServiceSource:
@@ -29,24 +26,6 @@ class OrdersServiceSource:
         page = await self.orders.changed_since(cursor, limit)
         self.handed_out += len(page)
         return page
-
-
-@pytest.fixture
-async def redis_namespace():
-    namespace = f"analytics_test_{uuid.uuid4().hex[:8]}"
-    yield namespace
-    client = create_redis(REDIS_URL)
-    keys = [key async for key in client.scan_iter(match=f"{namespace}:*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
-
-
-@pytest.fixture
-async def redis():
-    client = create_redis(REDIS_URL, timeout_s=10)
-    yield client
-    await client.aclose()
 
 
 def analytics_settings(namespace: str, reports_dir, **overrides) -> AnalyticsSettings:

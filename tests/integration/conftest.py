@@ -1,7 +1,10 @@
-"""A database, a pool, exchanges and queues of this test session's own, on the real servers.
+"""A database, a pool, exchanges, queues and Redis keys of this test session's own, on the
+real servers.
 
 The database is `orders_test_<hex8>` (created and migrated once, dropped at the end); every
-test that talks to RabbitMQ gets its own exchange and queue, deleted afterwards.
+test that talks to RabbitMQ gets its own exchange and queue, deleted afterwards, and every
+test that takes `redis` or `redis_namespace` its own key prefix, whose keys are removed
+afterwards.
 """
 
 import os
@@ -12,13 +15,15 @@ import pytest
 
 from actors.common.bus import EventPublisher
 from actors.common.db import create_pool, drop_database, ensure_database, migrate, with_database
+from actors.common.redis import create_redis
 from actors.orders.relay import OutboxRelay
 from actors.orders.service import OrdersService
 from actors.orders.settings import MIGRATIONS
-from tests.integration.support import EventQueue
+from tests.integration.support import EventQueue, remove_redis_keys
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 SUFFIX = uuid.uuid4().hex[:8]
 
 
@@ -50,6 +55,22 @@ async def service(pool):
     """The service on empty tables (the session's database is shared by its tests)."""
     await pool.execute("TRUNCATE orders, idempotency_keys, outbox CASCADE")
     return OrdersService(pool, timeout_s=5)
+
+
+@pytest.fixture
+async def redis_namespace():
+    """The test's own prefix for Redis keys; every key under it is removed afterwards."""
+    namespace = f"orderflow_test_{SUFFIX}_{uuid.uuid4().hex[:8]}"
+    yield namespace
+    await remove_redis_keys(REDIS_URL, namespace)
+
+
+@pytest.fixture
+async def redis(redis_namespace):
+    """A client of the shared Redis; the test writes under `redis_namespace` only."""
+    client = create_redis(REDIS_URL, timeout_s=10)
+    yield client
+    await client.aclose()
 
 
 @pytest.fixture

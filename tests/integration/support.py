@@ -1,4 +1,4 @@
-"""Helpers of the integration tests: inputs, outbox reads, bounded waits, taking RabbitMQ
+"""Helpers of the integration tests: outbox reads, bounded waits, taking RabbitMQ
 away for a while (always bringing it back), and a service app served in-process."""
 
 import asyncio
@@ -15,24 +15,9 @@ import asyncpg
 import uvicorn
 
 from actors.common.db import database_name, with_database
-from actors.orders.domain import NewOrder
+from actors.common.redis import create_redis
 from deployments.stack import free_port
-
-
-def new_order(
-    email: str = "ada@example.com",
-    *,
-    quantity: int = 1,
-    price: str = "10.00",
-    items: list[dict] | None = None,
-    currency: str = "EUR",
-    name: str = "Ada Lovelace",
-) -> NewOrder:
-    return NewOrder.model_validate({
-        "customer": {"email": email, "name": name},
-        "items": items or [{"sku": "MUG-01", "name": "Mug", "quantity": quantity, "unit_price": price}],
-        "currency": currency,
-    })
+from tests.factories import new_order  # noqa: F401 (test_readiness and test_notification_delivery still import it from here)
 
 
 async def outbox_rows(pool) -> list[dict]:
@@ -221,6 +206,16 @@ async def database_refusing_connections(database_url: str):
     finally:
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await admin.close()
+
+
+async def remove_redis_keys(redis_url: str, namespace: str) -> None:
+    """Remove every key under `namespace` (a test's own prefix on the shared Redis)."""
+    client = create_redis(redis_url, timeout_s=10)
+    try:
+        async for key in client.scan_iter(match=f"{namespace}:*"):
+            await client.delete(key)
+    finally:
+        await client.aclose()
 
 
 def closed_port_url(scheme: str) -> str:

@@ -7,28 +7,16 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from actors.common.security import InvalidToken, Principal
+from actors.common.security import Principal
 from deployments.analytics import api
-from tests.integration.analytics_support import (  # noqa: F401 (fixtures)
-    OrdersServiceSource,
-    make_analytics,
-    redis,
-    redis_namespace,
-)
-from tests.integration.support import new_order
+from tests.factories import StubVerifier, new_order
+from tests.integration.analytics_support import OrdersServiceSource, make_analytics
 
 PRINCIPALS = {
     "admin": Principal("u-admin", frozenset({"admin"}), session_id="s1"),
     "warehouse": Principal("u-wh", frozenset({"warehouse"}), session_id="s2"),
     "customer": Principal("u-c", frozenset({"customer"}), session_id="s3", email="ada@example.com"),
 }
-
-
-class StubVerifier:
-    async def verify(self, token: str) -> Principal:
-        if token not in PRINCIPALS:
-            raise InvalidToken("unknown token")
-        return PRINCIPALS[token]
 
 
 def auth(role: str) -> dict:
@@ -42,7 +30,7 @@ async def client(service, redis, redis_namespace, tmp_path):
     analytics = make_analytics(OrdersServiceSource(service), redis, redis_namespace, tmp_path / "reports")
     await analytics.refresh()
     api.state.analytics = analytics
-    api.state.verifier = StubVerifier()
+    api.state.verifier = StubVerifier(PRINCIPALS)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://test") as client:
         yield client
 
@@ -170,7 +158,7 @@ async def test_stats_of_orders_at_the_per_order_limit_are_exact(service, redis, 
     analytics = make_analytics(OrdersServiceSource(service), redis, redis_namespace, tmp_path / "reports")
     await analytics.refresh()
     api.state.analytics = analytics
-    api.state.verifier = StubVerifier()
+    api.state.verifier = StubVerifier(PRINCIPALS)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://test") as client:
         response = await client.get("/stats", params={"from": today(), "to": today()}, headers=auth("admin"))
     body = response.json()

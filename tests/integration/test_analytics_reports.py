@@ -10,14 +10,9 @@ import pytest
 from actors.analytics.periods import ReportPeriod
 from actors.analytics.reports import report_name
 from actors.analytics.scheduler import Schedule, Scheduler
-from tests.integration.analytics_support import (  # noqa: F401 (fixtures)
-    FixedClock,
-    OrdersServiceSource,
-    make_analytics,
-    redis,
-    redis_namespace,
-)
-from tests.integration.support import new_order, wait_until
+from tests.factories import new_order
+from tests.integration.analytics_support import FixedClock, OrdersServiceSource, make_analytics
+from tests.integration.support import wait_until
 
 HOURLY = Schedule(ReportPeriod.HOUR, "0 * * * *")
 DAILY = Schedule(ReportPeriod.DAY, "0 6 * * *")

@@ -7,13 +7,9 @@ import pytest
 
 from actors.analytics.domain import StatsQuery
 from actors.orders.domain import Status
-from tests.integration.analytics_support import (  # noqa: F401 (fixtures)
-    OrdersServiceSource,
-    make_analytics,
-    redis,
-    redis_namespace,
-)
-from tests.integration.support import new_order, wait_until
+from tests.factories import new_order
+from tests.integration.analytics_support import OrdersServiceSource, make_analytics
+from tests.integration.support import wait_until
 
 TODAY = datetime.now(UTC).date()
 QUERY = StatsQuery.for_dates(TODAY - timedelta(days=1), TODAY + timedelta(days=1))

@@ -7,8 +7,9 @@ import asyncio
 
 import pytest
 
-from tests.integration.accounts_support import PASSWORD, PUBLIC_URL, accounts, bearer, unique_email
-from tests.integration.support import new_order, wait_until
+from tests.factories import PASSWORD, new_order, unique_email
+from tests.integration.accounts_support import PUBLIC_URL, accounts, bearer
+from tests.integration.support import wait_until
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.integration.accounts_support import PASSWORD, accounts, unique_email
+from tests.factories import PASSWORD, unique_email
+from tests.integration.accounts_support import accounts
 
 
 @pytest.fixture

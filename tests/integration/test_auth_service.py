@@ -16,49 +16,15 @@ from actors.auth.domain import OrderLogin, Registration, StaffLogin, access_clai
 from actors.auth.keys import SigningKeys
 import actors.auth.service
 from actors.auth.service import AuthService
-from actors.auth.settings import MIGRATIONS, AuthSettings
-from actors.common.db import create_pool, drop_database, ensure_database, migrate
 from actors.common.errors import Unauthorized
 from actors.common.redis import create_redis
 from actors.common.security import InvalidToken, RedisSessionCheck, TokenVerifier, revoked_key
-from actors.orders.service import OrdersService
-from tests.factories import new_order
+from tests.factories import PASSWORD, new_order, unique_email
+from tests.integration.auth_support import auth_pool, keys, make_auth, orders, registered  # noqa: F401 (fixtures)
+from tests.integration.conftest import SUFFIX
 from tests.integration.support import wait_until
 
-SUFFIX = uuid.uuid4().hex[:8]
-NAMESPACE = f"orderflow_test_{SUFFIX}"
 ISSUER, AUDIENCE = "orderflow-auth", "orderflow"
-PASSWORD = "a long enough password"
-
-
-@pytest.fixture(scope="module")
-async def auth_pool():
-    url = f"postgresql://postgres@127.0.0.1:5432/auth_it_{SUFFIX}"
-    await ensure_database(url)
-    await migrate(url, MIGRATIONS)
-    pool = await create_pool(url, max_size=10)
-    yield pool
-    await pool.close()
-    await drop_database(url)
-
-
-@pytest.fixture(scope="module")
-def keys():
-    return SigningKeys(Ed25519PrivateKey.generate())
-
-
-def make_auth(pool, redis, keys, orders: OrdersService, **settings) -> AuthService:
-    config = AuthSettings(**({"redis_namespace": NAMESPACE, "bcrypt_rounds": 4, "lockout_attempts": 5, "lockout_window_s": 900} | settings))
-    return AuthService(pool, redis, keys, config, orders.find_for_customer, orders.claim_for_account)
-
-
-@pytest.fixture
-async def redis():
-    client = create_redis("redis://127.0.0.1:6379/0")
-    yield client
-    async for key in client.scan_iter(match=f"{NAMESPACE}:*"):
-        await client.delete(key)
-    await client.aclose()
 
 
 @pytest.fixture
@@ -70,28 +36,12 @@ async def dead_redis():
 
 
 @pytest.fixture
-async def orders(pool):
-    return OrdersService(pool, timeout_s=5)
-
-
-@pytest.fixture
-def auth(auth_pool, redis, keys, orders):
-    return make_auth(auth_pool, redis, keys, orders)
+def auth(make_auth, redis):
+    return make_auth(redis)
 
 
 def verifier_for(auth: AuthService, keys) -> TokenVerifier:
-    return TokenVerifier(keys, RedisSessionCheck(auth.redis, fallback=auth, namespace=NAMESPACE), issuer=ISSUER, audience=AUDIENCE)
-
-
-def email(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:6]}-{SUFFIX}@example.com"
-
-
-async def registered(auth: AuthService, name: str = "user"):
-    address = email(name)
-    await auth.register(Registration(email=address, password=PASSWORD, name=name))
-    user = next(u for u in await auth.users() if u.email == address)
-    return user, address
+    return TokenVerifier(keys, RedisSessionCheck(auth.redis, fallback=auth, namespace=auth.settings.redis_namespace), issuer=ISSUER, audience=AUDIENCE)
 
 
 async def test_register_login_me_refresh_logout(auth, keys):
@@ -173,8 +123,8 @@ async def test_a_sealed_pair_is_forgotten_once_its_grace_is_over(auth, auth_pool
     assert await auth.refresh(recent.refresh_token) == await auth.refresh(recent.refresh_token)  # still in grace
 
 
-async def test_housekeeping_forgets_pairs_past_their_grace_while_redis_is_down(auth_pool, dead_redis, keys, orders):
-    auth = make_auth(auth_pool, dead_redis, keys, orders)
+async def test_housekeeping_forgets_pairs_past_their_grace_while_redis_is_down(make_auth, auth_pool, dead_redis):
+    auth = make_auth(dead_redis)
     _, address = await registered(auth)
     pair = await auth.login(StaffLogin(email=address, password=PASSWORD), "10.0.0.2")
     await auth.refresh(pair.refresh_token)
@@ -203,9 +153,9 @@ async def test_changing_roles_ends_the_users_sessions(auth, keys):
     assert (await verifier_for(auth, keys).verify(again.access_token)).roles == {"warehouse"}
 
 
-async def test_bootstrap_admin_once(auth_pool, redis, keys, orders):
-    admin = email("admin")
-    auth = make_auth(auth_pool, redis, keys, orders, bootstrap_admin_email=admin, bootstrap_admin_password=PASSWORD)
+async def test_bootstrap_admin_once(make_auth, auth_pool, redis, keys):
+    admin = unique_email("admin")
+    auth = make_auth(redis, bootstrap_admin_email=admin, bootstrap_admin_password=PASSWORD)
     await auth_pool.execute("DELETE FROM user_roles WHERE role = 'admin'")
     assert await auth.bootstrap_admin() is True
     assert await auth.bootstrap_admin() is False
@@ -214,7 +164,7 @@ async def test_bootstrap_admin_once(auth_pool, redis, keys, orders):
 
 
 async def test_customer_login_by_order_number(auth, orders, keys):
-    order, _ = await orders.create(new_order(email("buyer")), by="t")
+    order, _ = await orders.create(new_order(unique_email("buyer")), by="t")
     pair = await auth.login_with_order(
         OrderLogin(order_number=order.number, email=str(order.customer.email).upper()), "10.0.0.5"
     )
@@ -226,10 +176,10 @@ async def test_customer_login_by_order_number(auth, orders, keys):
         await auth.login_with_order(OrderLogin(order_number=order.number, email="other@example.com"), "10.0.0.5")
 
 
-async def test_unknown_email_and_wrong_password_look_the_same(auth_pool, redis, keys, orders):
+async def test_unknown_email_and_wrong_password_look_the_same(make_auth, redis):
     """Same answer, and the same work (one bcrypt at the configured cost) behind it: the
     two medians are compared with each other, never with a fixed time."""
-    auth = make_auth(auth_pool, redis, keys, orders, bcrypt_rounds=8, lockout_attempts=10_000)
+    auth = make_auth(redis, bcrypt_rounds=8, lockout_attempts=10_000)
     _, address = await registered(auth)
 
     async def attempt(login: StaffLogin) -> tuple[str, float]:
@@ -240,15 +190,15 @@ async def test_unknown_email_and_wrong_password_look_the_same(auth_pool, redis, 
 
     unknown, wrong = [], []
     for n in range(15):
-        unknown.append(await attempt(StaffLogin(email=email(f"ghost{n}"), password="wrong password!")))
+        unknown.append(await attempt(StaffLogin(email=unique_email(f"ghost{n}"), password="wrong password!")))
         wrong.append(await attempt(StaffLogin(email=address, password="wrong password!")))
     assert {d for d, _ in unknown} == {d for d, _ in wrong}
     a, b = statistics.median(t for _, t in unknown), statistics.median(t for _, t in wrong)
     assert abs(a - b) / max(a, b) < 0.35, (a, b)
 
 
-async def test_login_and_validation_work_while_redis_is_down(auth_pool, dead_redis, keys, orders):
-    auth = make_auth(auth_pool, dead_redis, keys, orders)
+async def test_login_and_validation_work_while_redis_is_down(make_auth, dead_redis, keys):
+    auth = make_auth(dead_redis)
     _, address = await registered(auth)
     pair = await auth.login(StaffLogin(email=address, password=PASSWORD), "10.4.0.1")
     verifier = verifier_for(auth, keys)
@@ -261,17 +211,17 @@ async def test_login_and_validation_work_while_redis_is_down(auth_pool, dead_red
     assert verifier.sessions.redis_ok is False
 
 
-async def test_a_logout_during_a_redis_outage_reaches_redis_afterwards(auth_pool, redis, dead_redis, keys, orders):
-    during = make_auth(auth_pool, dead_redis, keys, orders)
+async def test_a_logout_during_a_redis_outage_reaches_redis_afterwards(make_auth, redis, dead_redis, keys):
+    during = make_auth(dead_redis)
     _, address = await registered(during)
     pair = await during.login(StaffLogin(email=address, password=PASSWORD), "10.5.0.1")
     await during.logout(await verifier_for(during, keys).verify(pair.access_token))
-    after = make_auth(auth_pool, redis, keys, orders)
+    after = make_auth(redis)
     housekeeping = after.housekeeping_loop()
     housekeeping.start()
     try:
         session_id = jwt.decode(pair.access_token, options={"verify_signature": False})["sid"]
-        await wait_until(lambda: redis.exists(revoked_key(NAMESPACE, session_id)), timeout_s=10,
+        await wait_until(lambda: redis.exists(revoked_key(after.settings.redis_namespace, session_id)), timeout_s=10,
                          what="the revocation copied to Redis")
     finally:
         await housekeeping.stop()
@@ -363,9 +313,9 @@ async def test_garbage_and_unknown_kid_are_refused(auth, keys, genuine):
 
 
 @pytest.mark.parametrize("limit", [1, 2])
-async def test_bcrypt_runs_at_most_max_concurrent_hashes_at_once(auth_pool, redis, keys, orders, monkeypatch, limit):
+async def test_bcrypt_runs_at_most_max_concurrent_hashes_at_once(make_auth, redis, monkeypatch, limit):
     # Six logins at once for one account: more than the lockout lets in flight by default.
-    auth = make_auth(auth_pool, redis, keys, orders, max_concurrent_hashes=limit, lockout_attempts=10)
+    auth = make_auth(redis, max_concurrent_hashes=limit, lockout_attempts=10)
     _, address = await registered(auth)
     running, peak, lock = 0, 0, threading.Lock()
     real_verify = actors.auth.service.verify_password

@@ -10,24 +10,18 @@ import httpx
 import pytest
 
 from actors.common.events import OrderEvent
-from actors.common.security import InvalidToken, Principal
+from actors.common.security import Principal
 from deployments.orders import api
+from tests.factories import StubVerifier
 
 PROBLEM = "application/problem+json"
 STAFF = Principal("u-admin", frozenset({"admin"}), session_id="s1")
 
 
-class StubVerifier:
-    async def verify(self, token: str) -> Principal:
-        if token != "staff":
-            raise InvalidToken("unknown token")
-        return STAFF
-
-
 @pytest.fixture
 async def client(service):
     api.state.orders = service
-    api.state.verifier = StubVerifier()
+    api.state.verifier = StubVerifier({"staff": STAFF})
     # Under /orders as Serve's route prefix puts it; a 500 is an answer here.
     transport = httpx.ASGITransport(app=api, root_path="/orders", raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test",

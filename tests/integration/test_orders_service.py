@@ -23,7 +23,8 @@ from actors.orders.domain import (
 )
 from actors.orders.store import Cursor, OrderFilter
 from deployments.orders import _decode_cursor, _encode_cursor
-from tests.integration.support import new_order, outbox_count, outbox_rows
+from tests.factories import new_order
+from tests.integration.support import outbox_count, outbox_rows
 
 STAFF = Principal("clerk", frozenset({"warehouse"}), session_id="s1")  # sees every order
 HAPPY_PATH = [Status.NEW, Status.PAID, Status.PICKING, Status.PACKED, Status.SHIPPED, Status.DELIVERED]

@@ -12,11 +12,11 @@ from decimal import Decimal
 import pytest
 
 from actors.orders.domain import Status
+from tests.factories import new_order
 from tests.integration.support import (
     EventQueue,
     Received,
     backlog,
-    new_order,
     outbox_rows,
     rabbitmq_app_stopped,
     wait_until,

@@ -11,12 +11,12 @@ import httpx
 import pytest
 
 from actors.common.errors import BadRequest
-from actors.common.security import InvalidToken, Principal
+from actors.common.security import Principal
 from actors.orders.domain import Order, Status
 from actors.orders.service import OrdersService
 from actors.orders.store import Cursor
 from deployments.orders import _decode_cursor, _encode_cursor, _parse_if_match, api
-from tests.factories import new_order
+from tests.factories import StubVerifier, new_order
 from tests.unit.fake_orders_store import FakeStore
 
 
@@ -153,19 +153,12 @@ CALLERS = {
 }
 
 
-class StubVerifier:
-    async def verify(self, token: str) -> Principal:
-        if token not in CALLERS:
-            raise InvalidToken("unknown token")
-        return CALLERS[token]
-
-
 @pytest.fixture
 async def http():
     """The orders app on a fresh in-memory store; `http(caller)` is a client for that caller
     (None: a guest)."""
     service = OrdersService(FakeStore(), timeout_s=1)
-    api.state.orders, api.state.verifier = service, StubVerifier()
+    api.state.orders, api.state.verifier = service, StubVerifier(CALLERS)
     transport = httpx.ASGITransport(app=api, root_path="/orders")
 
     def client(caller: str | None) -> httpx.AsyncClient:
