@@ -6,6 +6,7 @@ import pytest
 
 from actors.common.loop import BackgroundLoop
 from actors.common.retry import Backoff
+from tests.unit.support import until
 
 
 class Away(ConnectionError):
@@ -14,12 +15,6 @@ class Away(ConnectionError):
 
 def quick_backoff() -> Backoff:
     return Backoff(initial_s=0.01, max_s=0.08)
-
-
-async def until(condition, timeout_s: float = 5.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not condition():
-            await asyncio.sleep(0.005)
 
 
 async def test_steps_run_again_at_once_when_a_step_asks_and_after_idle_otherwise():

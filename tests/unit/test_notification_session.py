@@ -16,6 +16,7 @@ from actors.common.security import InvalidToken, Principal
 from actors.notification.domain import Notification
 from actors.notification.fanout import NotificationHub
 from actors.notification.session import AgentSessions, ClientGone, close_code_for
+from tests.unit.support import until
 
 STAFF, CUSTOMER = "staff-token", "customer-token"
 
@@ -120,12 +121,6 @@ def verifier() -> FakeVerifier:
 def sessions(hub, verifier, **timing) -> AgentSessions:
     return AgentSessions(hub, verifier, **({"heartbeat_s": 0.05, "send_timeout_s": 0.1, "token_recheck_s": 60}
                                             | timing))
-
-
-async def until(condition, timeout_s: float = 5.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not condition():
-            await asyncio.sleep(0.005)
 
 
 async def connected(hub, verifier, connection: FakeConnection, **timing) -> asyncio.Task:

@@ -14,6 +14,7 @@ import pytest
 
 from deployments.preflight import LOCAL_SERVERS, SYSTEM_PACKAGES, Server, as_root
 from deployments.stack import find_nginx
+from tests.unit.support import readable_by_anyone  # integration/test_local_servers.py still imports it from here
 
 @pytest.fixture
 def shared_tmp():
@@ -22,15 +23,6 @@ def shared_tmp():
     path.chmod(0o755)
     yield path
     shutil.rmtree(path)
-
-
-def readable_by_anyone(script: Path, directory: Path) -> Path:
-    """A copy of `script` that `nobody` can run wherever the clone is (a CI clone under
-    /root, mode 0700, cannot be entered by nobody)."""
-    copy = directory / script.name
-    shutil.copy2(script, copy)
-    copy.chmod(0o755)
-    return copy
 
 
 @pytest.fixture
