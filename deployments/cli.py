@@ -6,6 +6,8 @@
     orderflow check      check the settings, nginx, free ports, PostgreSQL, Redis and RabbitMQ
     orderflow migrate    create the databases if missing and apply migrations
     orderflow seed       place the demo orders (idempotent)
+    orderflow cluster    the same on a Ray cluster of a head and two workers on this machine
+    orderflow placement  where the replicas of a running `orderflow cluster` run
 """
 
 import argparse
@@ -140,6 +142,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         say("stopped.")
 
 
+def _cluster():
+    from deployments import cluster  # imports this module
+
+    return cluster
+
+
 def _shown_password(password: str | None) -> str:
     if password == st.DEV_ADMIN_PASSWORD:
         return password
@@ -191,6 +199,11 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("run", help="run the whole system in the foreground")
     run.add_argument("--no-seed", action="store_true", help="do not place the demo orders")
     run.set_defaults(func=cmd_run)
+    cluster = commands.add_parser("cluster", help="run it on a Ray cluster of several nodes on this machine")
+    cluster.add_argument("--no-seed", action="store_true", help="do not place the demo orders")
+    cluster.set_defaults(func=lambda args: _cluster().run(args.no_seed))
+    commands.add_parser("placement", help="replicas per node of a running `orderflow cluster`").set_defaults(
+        func=lambda _: _cluster().show_placement())
     for name, func, text in [
         ("stop", cmd_stop, "stop a running `orderflow run`"),
         ("check", cmd_check, "check the settings, nginx, free ports, PostgreSQL, Redis and RabbitMQ"),

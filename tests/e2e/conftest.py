@@ -1,6 +1,7 @@
 """The whole stack, started exactly as `make run` starts it (`orderflow run`), on ports,
 a database and an exchange of its own, and stopped again at the end."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -24,6 +25,8 @@ REQUEST_TIMEOUT_S = 10
 
 
 class Stack:
+    command = ("run", "--no-seed")
+
     def __init__(self, tmp: Path):
         suffix = uuid.uuid4().hex[:8]
         self.database_url = f"postgresql://postgres@127.0.0.1:5432/orders_e2e_{suffix}"
@@ -71,7 +74,7 @@ class Stack:
         orderflow = Path(sys.executable).with_name("orderflow")
         self.log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [str(orderflow), "run", "--no-seed"], env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+            [str(orderflow), *self.command], env=self.env, stdout=self.log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
@@ -90,49 +93,65 @@ class Stack:
         finally:
             self.log.close()
 
+    def processes(self) -> list[int]:
+        """The live processes the stack started."""
+        return stack_processes(self.settings)
+
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text().splitlines()[-lines:])
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("e2e"))
-    try:  # a stack that fails to start still gets its processes and databases removed
+def remove_stack_data(stack: Stack) -> None:
+    """The databases, Redis keys, exchange and queues of `stack`."""
+    import asyncio
+
+    asyncio.run(_clean_up(stack))
+
+
+async def _clean_up(stack):
+    await drop_database(stack.database_url)
+    await drop_database(stack.auth_database_url)
+    await drop_database(stack.notifications_database_url)
+    redis = create_redis(CommonSettings().redis_url)
+    async for key in redis.scan_iter(match=f"{stack.redis_namespace}:*"):
+        await redis.delete(key)
+    await redis.aclose()
+    connection = await aio_pika.connect(stack.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.exchange_delete(stack.exchange)
+        from actors.notification.settings import NotificationSettings
+        from actors.notification.consumer import dead_letter_queue_name, retry_queue_name
+
+        queue = stack.notifications_queue
+        for name in [queue, dead_letter_queue_name(queue),
+                     *(retry_queue_name(queue, d) for d in NotificationSettings().retry_delays_s)]:
+            await channel.queue_delete(name)
+
+
+def running(stack: Stack):
+    """Start `stack`, yield it, then stop it and remove its processes and data (a stack that
+    fails to start too)."""
+    try:
         stack.start()
         yield stack
     finally:
-        code = stack.stop()
+        code = stack.stop() if stack.process is not None else None
         leftovers = []
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (leftovers := stack_processes(stack.settings)):
+        while time.monotonic() < deadline and (leftovers := stack.processes()):
             time.sleep(1)
         for pid in leftovers:
-            os.kill(pid, signal.SIGKILL)
-        import asyncio
-
-        async def clean_up():
-            await drop_database(stack.database_url)
-            await drop_database(stack.auth_database_url)
-            await drop_database(stack.notifications_database_url)
-            redis = create_redis(CommonSettings().redis_url)
-            async for key in redis.scan_iter(match=f"{stack.redis_namespace}:*"):
-                await redis.delete(key)
-            await redis.aclose()
-            connection = await aio_pika.connect(stack.amqp_url)
-            async with connection:
-                channel = await connection.channel()
-                await channel.exchange_delete(stack.exchange)
-                from actors.notification.settings import NotificationSettings
-                from actors.notification.consumer import dead_letter_queue_name, retry_queue_name
-
-                queue = stack.notifications_queue
-                for name in [queue, dead_letter_queue_name(queue),
-                             *(retry_queue_name(queue, d) for d in NotificationSettings().retry_delays_s)]:
-                    await channel.queue_delete(name)
-
-        asyncio.run(clean_up())
-        assert code == 0, f"orderflow run exited with {code}:\n{stack.tail()}"
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        remove_stack_data(stack)
+        assert code == 0, f"orderflow {stack.command[0]} exited with {code}:\n{stack.tail()}"
         assert not leftovers, f"processes left behind after Ctrl-C: {leftovers}"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    yield from running(Stack(tmp_path_factory.mktemp("e2e")))
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,32 @@
+"""A Ray cluster of a head and two workers on this machine, started as `make cluster` starts
+it (`orderflow cluster`), with the e2e stack's databases, exchange and ports of its own, and
+every process of every node stopped at the end, also when a test fails."""
+
+import pytest
+
+from deployments.cluster import ClusterSettings, Dashboard, all_settings
+from deployments.stack import stack_processes
+from tests.e2e.conftest import Stack, admin_token, client, running  # noqa: F401 (fixtures)
+
+
+class ClusterStack(Stack):
+    command = ("cluster", "--no-seed")
+
+    def __init__(self, tmp):
+        super().__init__(tmp)
+        self.cluster = ClusterSettings()
+        # A node the autoscaler added goes once idle this long (the default is longer).
+        self.env["ORDERFLOW_CLUSTER_IDLE_TIMEOUT_S"] = "15"
+
+    @property
+    def dashboard(self) -> Dashboard:
+        return Dashboard.of_running(self.settings)
+
+    def processes(self) -> list[int]:
+        """Every node's, the autoscaler's nodes among the head's."""
+        return [pid for tag in all_settings(self.settings, self.cluster) for pid in stack_processes(tag)]
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    yield from running(ClusterStack(tmp_path_factory.mktemp("cluster")))
