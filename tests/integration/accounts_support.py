@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 
 import httpx
+import pytest
 
 from actors.auth.keys import generate_key_file
 from actors.auth.service import AuthService
@@ -120,3 +121,10 @@ async def accounts(tmp_path, monkeypatch, orders_database_url: str, pool, **sett
         sink.stop()
         await remove_redis_keys(REDIS_URL, namespace)
         await drop_database(auth_database_url)
+
+
+@pytest.fixture
+async def world(tmp_path, monkeypatch, database_url, service, pool):
+    """`accounts` with its default settings, on the session's orders database (emptied)."""
+    async with accounts(tmp_path, monkeypatch, database_url, pool) as world:
+        yield world

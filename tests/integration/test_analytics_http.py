@@ -2,6 +2,7 @@
 problem+json, and report names that cannot leave the reports folder. The service behind
 them is real (Orders on PostgreSQL, Redis); only token checking is stubbed."""
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -23,15 +24,22 @@ def auth(role: str) -> dict:
     return {"Authorization": f"Bearer {role}"}
 
 
-@pytest.fixture
-async def client(service, redis, redis_namespace, tmp_path):
-    for price in ("10.00", "30.00"):
-        await service.create(new_order(price=price), by="test")
+@contextlib.asynccontextmanager
+async def analytics_client(service, redis, redis_namespace, tmp_path):
+    """The analytics app over the orders `service` holds now (synced once); tokens stubbed."""
     analytics = make_analytics(OrdersServiceSource(service), redis, redis_namespace, tmp_path / "reports")
     await analytics.refresh()
     api.state.analytics = analytics
     api.state.verifier = StubVerifier(PRINCIPALS)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://test") as client:
+        yield client
+
+
+@pytest.fixture
+async def client(service, redis, redis_namespace, tmp_path):
+    for price in ("10.00", "30.00"):
+        await service.create(new_order(price=price), by="test")
+    async with analytics_client(service, redis, redis_namespace, tmp_path) as client:
         yield client
 
 
@@ -155,11 +163,7 @@ async def test_stats_of_orders_at_the_per_order_limit_are_exact(service, redis, 
     JSON: every figure to the cent (money is never a float, never wrapped)."""
     for quantity, price in [(1, "9999999999.99"), (3, "3333333333.33"), (9, "1111111111.11")]:  # each at the limit
         await service.create(new_order(quantity=quantity, price=price, currency="ISK"), by="test")
-    analytics = make_analytics(OrdersServiceSource(service), redis, redis_namespace, tmp_path / "reports")
-    await analytics.refresh()
-    api.state.analytics = analytics
-    api.state.verifier = StubVerifier(PRINCIPALS)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://test") as client:
+    async with analytics_client(service, redis, redis_namespace, tmp_path) as client:
         response = await client.get("/stats", params={"from": today(), "to": today()}, headers=auth("admin"))
     body = response.json()
     assert body["revenue"] == {"ISK": "29999999999.97"}

@@ -5,17 +5,9 @@ a stopped SMTP server."""
 
 import asyncio
 
-import pytest
-
 from tests.factories import PASSWORD, new_order, unique_email
-from tests.integration.accounts_support import PUBLIC_URL, accounts, bearer
+from tests.integration.accounts_support import PUBLIC_URL, bearer, world  # noqa: F401 (fixture)
 from tests.integration.support import wait_until
-
-
-@pytest.fixture
-async def world(tmp_path, monkeypatch, database_url, service, pool):
-    async with accounts(tmp_path, monkeypatch, database_url, pool) as world:
-        yield world
 
 
 async def test_register_answers_the_same_whether_or_not_the_address_has_an_account(world):

@@ -7,13 +7,7 @@ import json
 import pytest
 
 from tests.factories import PASSWORD, unique_email
-from tests.integration.accounts_support import accounts
-
-
-@pytest.fixture
-async def world(tmp_path, monkeypatch, database_url, service, pool):
-    async with accounts(tmp_path, monkeypatch, database_url, pool) as world:
-        yield world
+from tests.integration.accounts_support import world  # noqa: F401 (fixture)
 
 
 @pytest.mark.parametrize("name", ["Ada\x00", "\x00", "Ada\x1b[2J", "Ada\nLovelace", "Ada\ud800"])
