@@ -1,9 +1,10 @@
 """Valid inputs for tests, changed only where a test says so: accounts' addresses and
-password, orders as the service takes them and as a client posts them, and a token verifier
-that knows a fixed set of callers."""
+password, orders as the service takes them and as a client posts them, order events, and a
+token verifier that knows a fixed set of callers."""
 
 import uuid
 
+from actors.common.events import ORDER_CREATED, OrderEvent, OrderEventData
 from actors.common.security import InvalidToken, Principal
 from actors.orders.domain import NewOrder
 
@@ -43,6 +44,15 @@ def order_body(email: str | None = None, **changes) -> dict:
     }
     body.update(changes)
     return body
+
+
+def order_event(kind: str = ORDER_CREATED, *, order_id: uuid.UUID | None = None, number: str = "ORD-2026-000042",
+                status: str = "new", previous: str | None = None, email: str = "ada@example.com",
+                total: str = "249.90", currency: str = "PLN", items: int = 3) -> OrderEvent:
+    """An event as the Orders service publishes it (a new order id if None)."""
+    return OrderEvent.new(kind, OrderEventData(
+        order_id=order_id or uuid.uuid4(), number=number, status=status, previous_status=previous,
+        customer_email=email, total=total, currency=currency, items_count=items))
 
 
 class StubVerifier:

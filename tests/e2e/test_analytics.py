@@ -8,8 +8,8 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from tests.e2e.test_authorization import PASSWORD, login, register, user_id
-from tests.e2e.test_orders_api import order_body
+from tests.e2e.support import login, register, user_id
+from tests.factories import PASSWORD, order_body
 
 
 def today_stats(client: httpx.Client) -> dict:

@@ -1,21 +1,16 @@
 """Who may do what, through the gateway: every endpoint of auth and orders for every kind
 of caller, in one table; then the flows a customer and a clerk go through."""
 
-import email
-import email.policy
-import re
-import uuid
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
 from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
-from tests.e2e.desktop import wait_for
-from tests.e2e.test_orders_api import order_body
+from tests.e2e.support import login, register, user_id
+from tests.factories import PASSWORD, order_body, unique_email
 
 CALLERS = ("anonymous", "this_customer", "other_customer", "registered", "warehouse", "admin")
-PASSWORD = "a long enough password"
 
 
 @dataclass
@@ -31,40 +26,6 @@ class World:
     def client(self, token: str | None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=10)
-
-
-def login(url: str, **credentials) -> dict:
-    response = httpx.post(f"{url}/auth/login", json=credentials, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def mailed_token(stack, address: str) -> str:
-    """The link's token in the newest mail to `address` in the stack's mail sink (its files)."""
-
-    def newest_token() -> str | None:
-        for path in sorted((stack.settings.run_dir / "mail").glob("*.eml"), reverse=True):
-            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-            if message["To"] == address and (found := re.search(r"\?token=([\w-]+)", message.get_content())):
-                return found.group(1)
-        return None
-
-    return wait_for(newest_token, f"a mail with a link to {address}", timeout_s=30)
-
-
-def register(stack, name: str, *, verify: bool = True) -> str:
-    """A new customer account (its address proved through the mailed link): its email."""
-    address = f"{name}-{uuid.uuid4().hex[:8]}@example.com"
-    response = httpx.post(f"{stack.url}/auth/register", json={"email": address, "password": PASSWORD, "name": name})
-    assert response.status_code == 202, response.text
-    if verify:
-        verified = httpx.post(f"{stack.url}/auth/verify-email", json={"token": mailed_token(stack, address)})
-        assert verified.status_code == 200, verified.text
-    return address
-
-
-def user_id(admin: httpx.Client, address: str) -> str:
-    return next(u["id"] for u in admin.get("/auth/users").json() if u["email"] == address)
 
 
 @pytest.fixture(scope="module")
@@ -120,11 +81,11 @@ MATRIX = [
     # A delivered order: its owner may not cancel it any more, staff reach the state machine.
     ("cancel", "POST", "/orders/{d}/cancel", None, {}, (401, 404, 404, 403, 409, 409)),
     ("register", "POST", "/auth/register",
-     lambda w: {"email": f"new-{uuid.uuid4().hex[:8]}@example.com", "password": PASSWORD, "name": "New"}, {},
+     lambda w: {"email": unique_email("new"), "password": PASSWORD, "name": "New"}, {},
      (202, 202, 202, 202, 202, 202)),
     ("verify email (a link never sent)", "POST", "/auth/verify-email", lambda w: {"token": "x" * 43}, {},
      (400, 400, 400, 400, 400, 400)),
-    ("password reset", "POST", "/auth/password-reset", lambda w: {"email": f"n-{uuid.uuid4().hex[:8]}@example.com"},
+    ("password reset", "POST", "/auth/password-reset", lambda w: {"email": unique_email("n")},
      {}, (202, 202, 202, 202, 202, 202)),
     ("password reset confirm (a link never sent)", "POST", "/auth/password-reset/confirm",
      lambda w: {"token": "x" * 43, "password": PASSWORD}, {}, (400, 400, 400, 400, 400, 400)),
@@ -225,7 +186,7 @@ def test_bad_credentials_get_one_answer(stack, world):
 
 def test_an_unverified_account_sees_none_of_its_addresses_orders(stack):
     """Issue 10, item 1: registering an address is no proof of owning it."""
-    address = f"victim-{uuid.uuid4().hex[:8]}@example.com"
+    address = unique_email("victim")
     order = httpx.post(f"{stack.url}/orders", json=order_body(address)).json()
     registered = httpx.post(f"{stack.url}/auth/register", json={"email": address, "password": PASSWORD,
                                                                 "name": "Intruder"})

@@ -4,13 +4,13 @@ answers and headers, request ids."""
 import json
 import os
 import re
-import socket
 import stat
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.e2e.support import listening_addresses, raw_get, raw_request
 
 pytestmark = pytest.mark.e2e
 
@@ -21,18 +21,6 @@ ORDER = {
 }
 
 LOOPBACK_V4 = "0100007F"  # 127.0.0.1 as /proc/net/tcp writes it
-
-
-def listening_addresses(port: int) -> set[str]:
-    """The local addresses (as /proc/net/tcp{,6} write them) with a listener on `port`."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            address, port_hex = fields[1].rsplit(":", 1)
-            if fields[3] == "0A" and int(port_hex, 16) == port:
-                found.add(address)
-    return found
 
 
 def test_haproxy_stats_and_metrics_listen_on_loopback_only(stack):
@@ -60,28 +48,6 @@ def test_serve_answers_an_unrouted_path_with_a_problem(stack):
 
 # --- raw HTTP: requests no well-behaved client library would send ---------------------------
 
-def raw_request(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
-    """Send `request` as it is to host:port of `url`; status, headers (lower-cased) and body."""
-    address = httpx.URL(url)
-    with socket.create_connection((address.host, address.port), timeout=10) as sock:
-        sock.sendall(request)
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    status_line, *header_lines = head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in header_lines:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return int(status_line.split()[1]), headers, body
-
-
-def get(path: str, *headers: bytes) -> bytes:
-    return b"GET " + path.encode() + b" HTTP/1.1\r\nHost: orderflow\r\n" + b"".join(
-        h + b"\r\n" for h in headers) + b"Connection: close\r\n\r\n"
-
-
 SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
@@ -89,7 +55,7 @@ SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 @pytest.mark.parametrize("sent", [b"\xff\xfe-not-utf-8", b"a" * 3000, b"two words", b""])
 def test_a_request_id_that_is_not_a_sane_id_is_replaced(stack, where, sent):
     url = stack.url if where == "gateway" else stack.settings.serve_url
-    status, headers, body = raw_request(url, get("/orders/health", b"X-Request-ID: " + sent))
+    status, headers, body = raw_request(url, raw_get("/orders/health", b"X-Request-ID: " + sent))
     assert status == 200, body
     assert SANE_ID.match(headers["x-request-id"]) and headers["x-request-id"].encode() != sent
 
@@ -98,7 +64,7 @@ def test_a_request_id_that_is_not_a_sane_id_is_replaced(stack, where, sent):
 def test_a_sane_request_id_is_kept(stack, where):
     url = stack.url if where == "gateway" else stack.settings.serve_url
     sent = "req-" + "7" * 120
-    status, headers, _ = raw_request(url, get("/orders/health", b"X-Request-ID: " + sent.encode()))
+    status, headers, _ = raw_request(url, raw_get("/orders/health", b"X-Request-ID: " + sent.encode()))
     assert status == 200 and headers["x-request-id"] == sent
 
 
@@ -160,15 +126,15 @@ def test_every_gateway_answer_has_the_security_headers(stack, client):
 # --- item 9: every error is a problem ---------------------------------------------------------
 
 GATEWAY_ERRORS = {
-    "two If-Match": (get("/orders/health", b'If-Match: "1"', b'If-Match: "2"'), 400),
+    "two If-Match": (raw_get("/orders/health", b'If-Match: "1"', b'If-Match: "2"'), 400),
     "Content-Length and Transfer-Encoding": (
         b"POST /orders HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n"
         b"Connection: close\r\n\r\n0\r\n\r\n", 400),
-    "NUL in the path": (get("/orders/%00"), 400),
-    "a header over the limit": (get("/orders/health", b"X-Big: " + b"a" * 20000), 431),
-    "a URI over the limit": (get("/orders/health?q=" + "a" * 20000), 414),
+    "NUL in the path": (raw_get("/orders/%00"), 400),
+    "a header over the limit": (raw_get("/orders/health", b"X-Big: " + b"a" * 20000), 431),
+    "a URI over the limit": (raw_get("/orders/health?q=" + "a" * 20000), 414),
     "TRACE": (b"TRACE /orders/health HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 405),
-    "a path that only starts like a service": (get("/ordersXYZ"), 404),
+    "a path that only starts like a service": (raw_get("/ordersXYZ"), 404),
     "unknown transfer coding": (
         b"POST /orders HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\nConnection: close\r\n\r\n", 501),
 }

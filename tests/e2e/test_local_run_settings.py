@@ -4,44 +4,32 @@ notifications lead to this stack's gateway), the webhook secret through the envi
 Ray's processes (events signed with the secret in the run directory are taken), and that
 secret is in no file but its own (Ray's runtime_env agent logs the config's env_vars)."""
 
-import email
-import email.policy
-import re
 import time
-import uuid
 
 import httpx
 import pytest
 
-from actors.common.events import ORDER_CREATED, OrderEvent, OrderEventData
 from actors.notification.webhook import sign
 from tests.e2e.desktop import wait_for
+from tests.e2e.support import mail_match
+from tests.factories import PASSWORD, order_event, unique_email
 
 pytestmark = pytest.mark.e2e
 
 
-def mailed_link(stack, address: str) -> str | None:
-    for path in (stack.settings.run_dir / "mail").glob("*.eml"):
-        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
-        if message["To"] == address and (found := re.search(r"\S+/verify-email\?token=\S+", message.get_content())):
-            return found.group(0)
-    return None
-
-
 def test_a_mailed_link_leads_to_this_stacks_gateway(stack):
-    address = f"link-{uuid.uuid4().hex[:8]}@example.com"
+    address = unique_email("link")
     registered = httpx.post(f"{stack.url}/auth/register", timeout=10,
-                            json={"email": address, "password": "a long enough password", "name": "Link"})
+                            json={"email": address, "password": PASSWORD, "name": "Link"})
     assert registered.status_code == 202, registered.text
-    link = wait_for(lambda: mailed_link(stack, address), f"the verification mail to {address}", timeout_s=30)
+    link = wait_for(lambda: mail_match(stack, address, r"\S+/verify-email\?token=\S+"),
+                    f"the verification mail to {address}", timeout_s=30).group(0)
     assert link.startswith(f"{stack.url}/verify-email?token=")
 
 
 def test_the_webhook_takes_the_generated_secret_and_links_to_this_gateway(stack, client):
     secret = (stack.settings.run_dir / "webhook-secret").read_text().strip()
-    event = OrderEvent.new(ORDER_CREATED, OrderEventData(
-        order_id=uuid.uuid4(), number="ORD-2026-990001", status="new", previous_status=None,
-        customer_email="webhook@example.com", total="12.50", currency="PLN", items_count=1))
+    event = order_event(number="ORD-2026-990001", email="webhook@example.com", total="12.50", items=1)
     body = event.model_dump_json().encode()
 
     def post(key: str) -> httpx.Response:

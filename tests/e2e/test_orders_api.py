@@ -10,22 +10,10 @@ import aio_pika
 import httpx
 import pytest
 
+from tests.factories import order_body, unique_email
 from tests.servers import postgres_stopped
 
 PROBLEM = "application/problem+json"
-
-
-def order_body(email: str | None = None, **changes) -> dict:
-    body = {
-        "customer": {"email": email or f"{uuid.uuid4().hex[:10]}@example.com", "name": "Ada Lovelace"},
-        "items": [
-            {"sku": "MUG-01", "name": "Enamel mug", "quantity": 2, "unit_price": "39.90"},
-            {"sku": "TEE-M", "name": "T-shirt", "quantity": 1, "unit_price": "0.10"},
-        ],
-        "currency": "PLN",
-    }
-    body.update(changes)
-    return body
 
 
 def create(client: httpx.Client, **kw) -> dict:
@@ -72,7 +60,7 @@ def test_idempotency_key_returns_the_same_order(client):
 
 
 def test_list_filters_and_paginates_without_gaps_or_repeats(client):
-    email = f"pager-{uuid.uuid4().hex[:8]}@example.com"
+    email = unique_email("pager")
     placed = [create(client, email=email)["id"] for _ in range(7)]
     seen, cursor, pages = [], None, 0
     while True:

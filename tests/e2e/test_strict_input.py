@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 
 from actors.notification import webhook
+from tests.factories import PASSWORD, unique_email
 
 PROBLEM = "application/problem+json"
 
@@ -31,7 +32,7 @@ def post_json(client, path: str, body: dict, **headers):
 def test_a_nul_in_a_name_is_a_422(anonymous):
     assert_problem(post_json(anonymous, "/orders", order(name="Ada\x00")), 422)
     registered = post_json(anonymous, "/auth/register",
-                           {"email": f"nul-{uuid.uuid4().hex[:8]}@example.com", "password": "a long enough password",
+                           {"email": unique_email("nul"), "password": PASSWORD,
                             "name": "Ada\x00"})
     assert_problem(registered, 422)
 

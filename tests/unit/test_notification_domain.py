@@ -7,18 +7,17 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from actors.common.events import ORDER_CREATED, ORDER_STATUS_CHANGED, OrderEvent, OrderEventData
+from actors.common.events import ORDER_CREATED, ORDER_STATUS_CHANGED, OrderEvent
 from actors.common.contracts import OrderStatus
 from actors.notification.domain import STATUS_WORDS, describe, items_phrase, money, order_url
+from tests.factories import order_event
 
 ORDER_ID = uuid.UUID("8f5ed8e6-f8df-42d9-9136-f8b7a46c5689")
 
 
-def event(kind=ORDER_CREATED, *, status="new", previous=None, total="249.90", currency="PLN", items=3,
-          number="ORD-2026-000042", email="anna@example.com") -> OrderEvent:
-    return OrderEvent.new(kind, OrderEventData(
-        order_id=ORDER_ID, number=number, status=status, previous_status=previous, customer_email=email,
-        total=Decimal(total), currency=currency, items_count=items))
+def event(kind=ORDER_CREATED, **changes) -> OrderEvent:
+    """An event of the order ORDER_ID, placed by anna@example.com."""
+    return order_event(kind, **({"order_id": ORDER_ID, "email": "anna@example.com"} | changes))
 
 
 def test_a_new_order_in_english():

@@ -2,8 +2,6 @@
 API's own data, so that what a notification shows is what an order can be."""
 
 import json
-import uuid
-from decimal import Decimal
 
 import pytest
 from pydantic import ValidationError
@@ -13,19 +11,16 @@ from actors.common.events import (
     ORDER_CREATED,
     ORDER_STATUS_CHANGED,
     OrderEvent,
-    OrderEventData,
 )
 from actors.common.contracts import OrderStatus
 from actors.common.money import MAX_ORDER_TOTAL, MAX_STORED_TOTAL
 from actors.orders.domain import MAX_ITEMS, MAX_QUANTITY, Status
+from tests.factories import order_event
 
 
 def event_json(**data_changes) -> dict:
     """An event as a sender writes it (JSON), with `data` changed as given."""
-    event = OrderEvent.new(ORDER_STATUS_CHANGED, OrderEventData(
-        order_id=uuid.uuid4(), number="ORD-2026-000042", status="paid", previous_status="new",
-        customer_email="ada@example.com", total=Decimal("249.90"), currency="PLN", items_count=3))
-    body = event.model_dump(mode="json")
+    body = order_event(ORDER_STATUS_CHANGED, status="paid", previous="new").model_dump(mode="json")
     body["data"] |= data_changes
     return body
 

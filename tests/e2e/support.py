@@ -1,0 +1,85 @@
+"""Helpers of the end-to-end tests: accounts through the gateway, the mails the stack's mail
+sink keeps as files, raw HTTP requests and the local addresses a port listens on."""
+
+import email
+import email.policy
+import re
+import socket
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.desktop import wait_for
+from tests.factories import PASSWORD, unique_email
+
+
+def login(url: str, **credentials) -> dict:
+    response = httpx.post(f"{url}/auth/login", json=credentials, timeout=10)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def mail_match(stack, address: str, pattern: str) -> re.Match | None:
+    """`pattern` found in the newest mail to `address` that has it, in the stack's mail sink."""
+    for path in sorted((stack.settings.run_dir / "mail").glob("*.eml"), reverse=True):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        if message["To"] == address and (found := re.search(pattern, message.get_content())):
+            return found
+    return None
+
+
+def mailed_token(stack, address: str) -> str:
+    """The link's token in the newest mail to `address`, once it has come."""
+    found = wait_for(lambda: mail_match(stack, address, r"\?token=([\w-]+)"), f"a mail with a link to {address}",
+                     timeout_s=30)
+    return found.group(1)
+
+
+def register(stack, name: str, *, verify: bool = True) -> str:
+    """A new customer account (its address proved through the mailed link): its email."""
+    address = unique_email(name)
+    response = httpx.post(f"{stack.url}/auth/register", json={"email": address, "password": PASSWORD, "name": name})
+    assert response.status_code == 202, response.text
+    if verify:
+        verified = httpx.post(f"{stack.url}/auth/verify-email", json={"token": mailed_token(stack, address)})
+        assert verified.status_code == 200, verified.text
+    return address
+
+
+def user_id(admin: httpx.Client, address: str) -> str:
+    return next(u["id"] for u in admin.get("/auth/users").json() if u["email"] == address)
+
+
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses (as /proc/net/tcp{,6} write them) with a listener on `port`."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, port_hex = fields[1].rsplit(":", 1)
+            if fields[3] == "0A" and int(port_hex, 16) == port:
+                found.add(address)
+    return found
+
+
+def raw_request(url: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send `request` as it is to host:port of `url`; status, headers (lower-cased) and body."""
+    address = httpx.URL(url)
+    with socket.create_connection((address.host, address.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), headers, body
+
+
+def raw_get(path: str, *headers: bytes) -> bytes:
+    """A GET of `path` with `headers` (each a whole header line) as bytes, to send as it is."""
+    return b"GET " + path.encode() + b" HTTP/1.1\r\nHost: orderflow\r\n" + b"".join(
+        h + b"\r\n" for h in headers) + b"Connection: close\r\n\r\n"
