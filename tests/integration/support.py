@@ -1,11 +1,11 @@
-"""Helpers of the integration tests: outbox reads, bounded waits, taking RabbitMQ
-away for a while (always bringing it back), and a service app served in-process."""
+"""Helpers of the integration tests: outbox reads, bounded waits, an event queue, a service
+app served in-process, a database refusing connections for a while, Redis keys removed.
+(Taking RabbitMQ or PostgreSQL away for a while: tests/servers.py.)"""
 
 import asyncio
 import contextlib
 import json
 import socket
-import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -122,30 +122,6 @@ class EventQueue:
         async with connection:
             channel = await connection.channel()
             await channel.queue_delete(self.name)
-
-
-def _rabbitmqctl(*args: str, timeout_s: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=timeout_s)
-
-
-@contextlib.contextmanager
-def rabbitmq_app_stopped():
-    """Stop the RabbitMQ application (not the server) for the duration of the block.
-
-    It is a shared server: the `finally` always starts it again and waits until it has
-    booted, whatever happened inside the block."""
-    try:
-        stopped = _rabbitmqctl("stop_app", timeout_s=60)
-        assert stopped.returncode == 0, f"rabbitmqctl stop_app failed: {stopped.stderr}"
-        yield
-    finally:
-        started = _rabbitmqctl("start_app")
-        awaited = _rabbitmqctl("await_startup")
-        if started.returncode != 0 or awaited.returncode != 0:
-            raise RuntimeError(
-                f"RabbitMQ did not come back: start_app={started.returncode} {started.stderr!r}, "
-                f"await_startup={awaited.returncode} {awaited.stderr!r}"
-            )
 
 
 class AppServer:

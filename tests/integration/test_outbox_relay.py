@@ -18,9 +18,9 @@ from tests.integration.support import (
     Received,
     backlog,
     outbox_rows,
-    rabbitmq_app_stopped,
     wait_until,
 )
+from tests.servers import rabbitmq_stopped
 
 DATA_FIELDS = {"order_id", "number", "status", "previous_status", "customer_email", "total", "currency", "items_count"}
 STATUS_STEPS = [Status.PAID, Status.PICKING, Status.PACKED, Status.SHIPPED, Status.DELIVERED]
@@ -226,7 +226,7 @@ async def test_orders_are_accepted_while_rabbitmq_is_down_and_published_after(se
     relay.start()
     expected = await place(service, 4, tag="before")
     await wait_until(lambda: _no_backlog(pool), what="the events from before the outage")
-    with rabbitmq_app_stopped():
+    with rabbitmq_stopped():
         during = []
         for step in range(4):
             during += await place(service, 5, tag=f"during{step}")
@@ -248,7 +248,7 @@ async def test_an_idle_relay_notices_that_rabbitmq_is_down(service, pool, make_r
     relay = make_relay()
     relay.start()
     await wait_until(lambda: relay.broker_ok, what="the relay to connect")
-    with rabbitmq_app_stopped():
+    with rabbitmq_stopped():
         await wait_until(lambda: not relay.broker_ok, timeout_s=5, what="the relay to find the broker gone")
     await wait_until(lambda: relay.broker_ok, timeout_s=60, what="the relay to reconnect")
 
