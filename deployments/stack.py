@@ -356,12 +356,26 @@ def start_serve(stack: StackSettings, environments: dict[str, dict[str, str]] | 
             log_to_driver=True,
         )
     dashboard = f"http://{context.dashboard_url}"
-    # Serve starts (controller, proxies) and takes the applications; they deploy in the background.
-    answer = httpx.put(f"{dashboard}/api/serve/applications/", json=config, headers=_ray_auth_headers(),
-                       timeout=120)
+    deploy_applications(dashboard, config)
+    return dashboard
+
+
+def deploy_applications(dashboard: str, config: dict, *, wait_s: float = 60) -> None:
+    """`config` to Serve's REST API on the Ray dashboard at `dashboard` (waiting up to
+    `wait_s` for it to answer), as `serve deploy` sends it: Serve starts (controller,
+    proxies) and takes the applications, which deploy in the background."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            answer = httpx.put(f"{dashboard}/api/serve/applications/", json=config, headers=_ray_auth_headers(),
+                               timeout=120)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise StackError(f"Ray's dashboard at {dashboard} did not answer within {wait_s:.0f}s") from None
+            time.sleep(1)
     if answer.status_code != 200:
         raise StackError(f"Serve refused the applications of serve_config.yaml: {answer.status_code} {answer.text[:500]}")
-    return dashboard
 
 
 @contextlib.contextmanager
