@@ -249,7 +249,7 @@ async def put_roles(user_id: str, update: RolesUpdate, admin: AdminUser, auth: A
 @serve.deployment
 @serve.ingress(api)
 class AuthDeployment:
-    """One replica of the auth API; scaling is declared above and in serve_config.yaml."""
+    """One replica of the auth API; its scaling is declared in serve_config.yaml."""
 
 
 def build_app(args: dict | None = None) -> Application:

@@ -198,7 +198,7 @@ api = create_api()
 @serve.ingress(api)
 class NotificationDeployment:
     """One replica of the notification API; each consumes from the shared queue and pushes
-    to the agents connected to it. Scaling is declared above and in serve_config.yaml."""
+    to the agents connected to it. Its scaling is declared in serve_config.yaml."""
 
 
 def build_app(args: dict | None = None) -> Application:

@@ -237,7 +237,7 @@ async def order_history(order_id: str, orders: Orders, user: SignedInUser) -> li
 @serve.deployment
 @serve.ingress(api)
 class OrdersDeployment:
-    """One replica of the orders API; scaling is declared above and in serve_config.yaml."""
+    """One replica of the orders API; its scaling is declared in serve_config.yaml."""
 
     async def find_order_id(self, number: str, email: str) -> str | None:
         """For the auth service's order-number login, through a Serve handle only."""
