@@ -19,9 +19,11 @@ from actors.orders.service import OrdersService
 from deployments.auth import api as auth_api
 from deployments.mail_sink import MailSink
 from deployments.orders import api as orders_api
+from deployments.stack import free_port
 from tests.factories import PASSWORD
 from tests.integration.conftest import REDIS_URL
-from tests.integration.support import AppServer, free_port, remove_redis_keys, wait_until
+from tests.integration.support import AppServer
+from tests.support import remove_redis_keys, wait_until
 
 PUBLIC_URL = "https://shop.example.com"
 

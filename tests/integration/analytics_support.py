@@ -10,7 +10,6 @@ from actors.analytics.service import AnalyticsService
 from actors.analytics.settings import AnalyticsSettings
 from actors.orders.service import OrdersService
 from actors.orders.store import ChangeCursor
-from tests.integration.conftest import redis, redis_namespace  # noqa: F401 (test_readiness.py still imports them from here)
 
 
 class OrdersServiceSource:

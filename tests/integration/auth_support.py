@@ -10,21 +10,20 @@ from actors.auth.domain import Registration
 from actors.auth.keys import SigningKeys
 from actors.auth.service import AuthService
 from actors.auth.settings import MIGRATIONS, AuthSettings
-from actors.common.db import create_pool, drop_database, ensure_database, migrate, with_database
+from actors.common.db import create_pool, with_database
 from actors.orders.service import OrdersService
 from tests.factories import PASSWORD, unique_email
 from tests.integration.conftest import POSTGRES_URL, SUFFIX
+from tests.integration.support import migrated_database
 
 
 @pytest.fixture(scope="module")
 async def auth_pool():
     url = with_database(POSTGRES_URL, f"auth_it_{SUFFIX}_{uuid.uuid4().hex[:6]}")
-    await ensure_database(url)
-    await migrate(url, MIGRATIONS)
-    pool = await create_pool(url, max_size=10)
-    yield pool
-    await pool.close()
-    await drop_database(url)
+    async with migrated_database(url, MIGRATIONS):
+        pool = await create_pool(url, max_size=10)
+        yield pool
+        await pool.close()
 
 
 @pytest.fixture(scope="module")

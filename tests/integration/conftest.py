@@ -14,12 +14,13 @@ import aio_pika
 import pytest
 
 from actors.common.bus import EventPublisher
-from actors.common.db import create_pool, drop_database, ensure_database, migrate, with_database
+from actors.common.db import create_pool, with_database
 from actors.common.redis import create_redis
 from actors.orders.relay import OutboxRelay
 from actors.orders.service import OrdersService
 from actors.orders.settings import MIGRATIONS
-from tests.integration.support import EventQueue, remove_redis_keys
+from tests.integration.support import EventQueue, migrated_database
+from tests.support import remove_redis_keys
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -34,13 +35,8 @@ def amqp_url() -> str:
 
 @pytest.fixture(scope="session")
 async def database_url():
-    url = with_database(POSTGRES_URL, f"orders_test_{SUFFIX}")
-    assert await ensure_database(url), "a fresh database per session"
-    try:
-        await migrate(url, MIGRATIONS)
+    async with migrated_database(with_database(POSTGRES_URL, f"orders_test_{SUFFIX}"), MIGRATIONS) as url:
         yield url
-    finally:
-        await drop_database(url)
 
 
 @pytest.fixture(scope="session")

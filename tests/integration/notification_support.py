@@ -1,6 +1,7 @@
 """Helpers of the notification integration tests: a notifications database, exchange and
 queue names of the test's own (all removed afterwards), staff tokens signed by a key of the
-test, and the notification app served by uvicorn in the test's event loop."""
+test, the notification app served by uvicorn in the test's event loop, and signed webhook
+calls to it."""
 
 import contextlib
 import json
@@ -9,17 +10,21 @@ import uuid
 
 import aio_pika
 import asyncpg
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from actors.auth.keys import SigningKeys
-from actors.common.db import drop_database, ensure_database, migrate, with_database
-from actors.common.events import ORDER_CREATED, ORDER_STATUS_CHANGED, OrderEvent, OrderEventData
+from actors.common.db import with_database
+from actors.common.events import ORDER_STATUS_CHANGED, OrderEvent
 from actors.common.security import AuthServiceSessionCheck, RedisSessionCheck, TokenVerifier
+from actors.notification import webhook
 from actors.notification.consumer import dead_letter_queue_name, retry_queue_name
 from actors.notification.settings import MIGRATIONS, NotificationSettings
+from tests.factories import order_event
 from tests.integration.conftest import AMQP_URL, POSTGRES_URL, SUFFIX
-from tests.integration.support import AppServer, wait_until
+from tests.integration.support import AppServer, migrated_database
+from tests.support import wait_until
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 ISSUER, AUDIENCE = "orderflow-auth", "orderflow"
@@ -30,14 +35,6 @@ RETRY_DELAYS = [0.2, 0.4]
 
 def unique(prefix: str) -> str:
     return f"{prefix}_{SUFFIX}_{uuid.uuid4().hex[:8]}"
-
-
-def order_event(kind: str = ORDER_CREATED, *, order_id: uuid.UUID | None = None, number: str = "ORD-2026-000042",
-                status: str = "new", previous: str | None = None, email: str = "ada@example.com",
-                total: str = "249.90", currency: str = "PLN", items: int = 3) -> OrderEvent:
-    return OrderEvent.new(kind, OrderEventData(
-        order_id=order_id or uuid.uuid4(), number=number, status=status, previous_status=previous,
-        customer_email=email, total=total, currency=currency, items_count=items))
 
 
 def status_event(status: str, previous: str, **kw) -> OrderEvent:
@@ -71,13 +68,8 @@ def tokens() -> Tokens:
 @pytest.fixture
 async def notifications_db():
     """A fresh, migrated notifications database for one test."""
-    url = with_database(POSTGRES_URL, unique("notifications_test"))
-    assert await ensure_database(url)
-    try:
-        await migrate(url, MIGRATIONS)
+    async with migrated_database(with_database(POSTGRES_URL, unique("notifications_test")), MIGRATIONS) as url:
         yield url
-    finally:
-        await drop_database(url)
 
 
 @pytest.fixture
@@ -193,6 +185,16 @@ async def queue_depth(queue: str) -> int:
         channel = await connection.channel()
         declared = await channel.declare_queue(queue, passive=True)
         return declared.declaration_result.message_count
+
+
+def signed(body: bytes, *, at: float | None = None, secret: str = WEBHOOK_SECRET) -> dict:
+    """Headers of a webhook call carrying `body`, signed with `secret` at `at` (now if None)."""
+    return {"X-Orderflow-Signature": webhook.sign(secret, int(at if at is not None else time.time()), body),
+            "Content-Type": "application/json"}
+
+
+async def post_webhook(client, body: bytes, headers: dict) -> httpx.Response:
+    return await client.post("/notifications/webhooks/orders", content=body, headers=headers)
 
 
 def as_json(message) -> dict | None:

@@ -1,23 +1,21 @@
-"""Helpers of the integration tests: outbox reads, bounded waits, an event queue, a service
-app served in-process, a database refusing connections for a while, Redis keys removed.
-(Taking RabbitMQ or PostgreSQL away for a while: tests/servers.py.)"""
+"""Helpers of the integration tests: outbox reads, an event queue, a service app served
+in-process, a fresh migrated database, a database refusing connections for a while. (Bounded waits and Redis keys
+removed: tests/support.py; taking RabbitMQ or PostgreSQL away for a while: tests/servers.py.)"""
 
 import asyncio
 import contextlib
 import json
 import socket
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import aio_pika
 import asyncpg
 import uvicorn
 
-from actors.common.db import database_name, with_database
-from actors.common.redis import create_redis
+from actors.common.db import database_name, drop_database, ensure_database, migrate, with_database
 from deployments.stack import free_port
-from tests.factories import new_order  # noqa: F401 (test_readiness and test_notification_delivery still import it from here)
 
 
 async def outbox_rows(pool) -> list[dict]:
@@ -31,20 +29,6 @@ async def outbox_count(pool) -> int:
 
 async def backlog(pool) -> int:
     return await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-
-
-async def wait_until(check: Callable[[], Awaitable[bool] | bool], *, timeout_s: float = 30, what: str = "") -> None:
-    """Poll `check` until it is true; fail after `timeout_s` (a bound, not a measurement)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what or check}")
-        await asyncio.sleep(0.05)
 
 
 @dataclass(frozen=True)
@@ -170,6 +154,18 @@ class AppServer:
 
 
 @contextlib.asynccontextmanager
+async def migrated_database(url: str, migrations: Path):
+    """The database of `url`, created for the block (it must not exist yet) and migrated;
+    dropped afterwards."""
+    assert await ensure_database(url), f"a fresh database: {database_name(url)}"
+    try:
+        await migrate(url, migrations)
+        yield url
+    finally:
+        await drop_database(url)
+
+
+@contextlib.asynccontextmanager
 async def database_refusing_connections(database_url: str):
     """The database refuses new connections and its open ones are ended, for the duration
     of the block (the PostgreSQL server stays up for everyone else); allowed again after."""
@@ -182,16 +178,6 @@ async def database_refusing_connections(database_url: str):
     finally:
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
         await admin.close()
-
-
-async def remove_redis_keys(redis_url: str, namespace: str) -> None:
-    """Remove every key under `namespace` (a test's own prefix on the shared Redis)."""
-    client = create_redis(redis_url, timeout_s=10)
-    try:
-        async for key in client.scan_iter(match=f"{namespace}:*"):
-            await client.delete(key)
-    finally:
-        await client.aclose()
 
 
 def closed_port_url(scheme: str) -> str:

@@ -16,11 +16,12 @@ import pytest
 
 from actors.auth.keys import generate_key_file
 from actors.common.db import drop_database, ensure_database
-from actors.common.redis import create_redis
 from agent.api import Credentials, LoginRequired, ServerError
 from agent.state import AgentState
 from deployments.auth import api as auth_api
-from tests.integration.support import AppServer, free_port, wait_until
+from deployments.stack import free_port
+from tests.integration.support import AppServer
+from tests.support import remove_redis_keys, wait_until
 
 ADMIN = {"email": "agent-admin@example.com", "password": "a long enough password"}
 
@@ -42,10 +43,7 @@ async def auth_server(tmp_path, monkeypatch):
         yield server
     finally:
         await server.stop()
-        redis = create_redis("redis://127.0.0.1:6379/0")
-        async for key in redis.scan_iter(match=f"orderflow_agent_{suffix}:*"):
-            await redis.delete(key)
-        await redis.aclose()
+        await remove_redis_keys("redis://127.0.0.1:6379/0", f"orderflow_agent_{suffix}")
         await drop_database(database_url)
 
 

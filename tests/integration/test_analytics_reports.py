@@ -12,7 +12,7 @@ from actors.analytics.reports import report_name
 from actors.analytics.scheduler import Schedule, Scheduler
 from tests.factories import new_order
 from tests.integration.analytics_support import FixedClock, OrdersServiceSource, make_analytics
-from tests.integration.support import wait_until
+from tests.support import wait_until
 
 HOURLY = Schedule(ReportPeriod.HOUR, "0 * * * *")
 DAILY = Schedule(ReportPeriod.DAY, "0 6 * * *")

@@ -9,7 +9,7 @@ from actors.analytics.domain import StatsQuery
 from actors.orders.domain import Status
 from tests.factories import new_order
 from tests.integration.analytics_support import OrdersServiceSource, make_analytics
-from tests.integration.support import wait_until
+from tests.support import wait_until
 
 TODAY = datetime.now(UTC).date()
 QUERY = StatsQuery.for_dates(TODAY - timedelta(days=1), TODAY + timedelta(days=1))

@@ -7,7 +7,7 @@ import asyncio
 
 from tests.factories import PASSWORD, new_order, unique_email
 from tests.integration.accounts_support import PUBLIC_URL, bearer, world  # noqa: F401 (fixture)
-from tests.integration.support import wait_until
+from tests.support import wait_until
 
 
 async def test_register_answers_the_same_whether_or_not_the_address_has_an_account(world):

@@ -10,7 +10,7 @@ from actors.auth.domain import OrderLogin, StaffLogin
 from actors.common.errors import TooManyRequests, Unauthorized
 from tests.factories import PASSWORD, new_order, unique_email
 from tests.integration.auth_support import auth_pool, keys, make_auth, orders, registered  # noqa: F401 (fixtures)
-from tests.integration.support import wait_until
+from tests.support import wait_until
 
 WRONG = "not the password at all"
 

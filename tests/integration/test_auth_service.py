@@ -22,7 +22,7 @@ from actors.common.security import InvalidToken, RedisSessionCheck, TokenVerifie
 from tests.factories import PASSWORD, new_order, unique_email
 from tests.integration.auth_support import auth_pool, keys, make_auth, orders, registered  # noqa: F401 (fixtures)
 from tests.integration.conftest import SUFFIX
-from tests.integration.support import wait_until
+from tests.support import wait_until
 
 ISSUER, AUDIENCE = "orderflow-auth", "orderflow"
 

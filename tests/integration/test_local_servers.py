@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from deployments.preflight import LOCAL_SERVERS
-from tests.unit.test_system_scripts import readable_by_anyone
+from tests.unit.support import readable_by_anyone
 
 IN_PRIVATE_NAMESPACES = """
 set -u

@@ -17,25 +17,26 @@ from websockets.exceptions import ConnectionClosed
 from actors.common.db import create_pool
 from actors.common.redis import create_redis
 from actors.common.security import revoked_key
-from actors.notification import store, webhook
+from actors.notification import store
 from actors.notification.domain import describe
 from actors.notification.fanout import NotificationHub
 from actors.notification.service import NotificationService
+from tests.factories import order_event
 from tests.integration.notification_support import (  # noqa: F401 (fixtures)
     PUBLIC_URL,
-    WEBHOOK_SECRET,
     limited_role,
     make_server,
     notification_queue,
     notifications_db,
-    order_event,
+    post_webhook,
     publish_event,
     settings_for,
+    signed,
     status_event,
     tokens,
     unique,
 )
-from tests.integration.support import wait_until
+from tests.support import wait_until
 
 PROBLEM = "application/problem+json"
 
@@ -49,15 +50,6 @@ async def server(notifications_db, notification_queue, exchange_name, make_serve
 def staff(server, tokens):
     headers = {"Authorization": f"Bearer {tokens.token('warehouse')}"}
     return httpx.AsyncClient(base_url=server.url, headers=headers, timeout=10)
-
-
-def signed(body: bytes, *, at: float | None = None, secret: str = WEBHOOK_SECRET) -> dict:
-    return {"X-Orderflow-Signature": webhook.sign(secret, int(at if at is not None else time.time()), body),
-            "Content-Type": "application/json"}
-
-
-async def post_webhook(client, body: bytes, headers: dict) -> httpx.Response:
-    return await client.post("/notifications/webhooks/orders", content=body, headers=headers)
 
 
 async def items(client, **params) -> list[dict]:

@@ -18,6 +18,7 @@ from actors.notification.consumer import (
     retry_queue_name,
 )
 from actors.notification.service import NotificationService
+from tests.factories import order_event
 from tests.integration.notification_support import (  # noqa: F401 (fixtures)
     AMQP_URL,
     PUBLIC_URL,
@@ -25,7 +26,6 @@ from tests.integration.notification_support import (  # noqa: F401 (fixtures)
     as_json,
     notification_queue,
     notifications_db,
-    order_event,
     publish_event,
     publish_raw,
     queue_depth,
@@ -33,7 +33,7 @@ from tests.integration.notification_support import (  # noqa: F401 (fixtures)
     limited_role,
     take_all,
 )
-from tests.integration.support import wait_until
+from tests.support import wait_until
 
 
 @pytest.fixture

@@ -15,19 +15,20 @@ from agent.api import NotAllowed, NotificationsApi
 from agent.runner import Agent
 from agent.settings import AgentSettings
 from agent.state import AgentState
+from tests.factories import new_order, order_event
 from tests.integration.notification_support import (  # noqa: F401 (fixtures)
     NotificationServer,
     make_server,
     notification_queue,
     notifications_db,
-    order_event,
+    post_webhook,
     settings_for,
+    signed,
     tokens,
     unique,
 )
-from tests.integration.support import new_order, wait_until
-from tests.integration.test_notification_api import post_webhook, signed
 from tests.servers import rabbitmq_stopped
+from tests.support import wait_until
 
 
 class StaffToken:

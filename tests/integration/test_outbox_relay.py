@@ -9,7 +9,6 @@ from collections import Counter
 from datetime import datetime
 from decimal import Decimal
 
-import pytest
 
 from actors.orders.domain import Status
 from tests.factories import new_order
@@ -18,9 +17,9 @@ from tests.integration.support import (
     Received,
     backlog,
     outbox_rows,
-    wait_until,
 )
 from tests.servers import rabbitmq_stopped
+from tests.support import wait_until
 
 DATA_FIELDS = {"order_id", "number", "status", "previous_status", "customer_email", "total", "currency", "items_count"}
 STATUS_STEPS = [Status.PAID, Status.PICKING, Status.PACKED, Status.SHIPPED, Status.DELIVERED]

@@ -20,12 +20,8 @@ from actors.orders.settings import MIGRATIONS
 from deployments.analytics import api as analytics_api
 from deployments.auth import api as auth_api
 from deployments.orders import api as orders_api
-from tests.integration.analytics_support import (  # noqa: F401 (fixtures)
-    OrdersServiceSource,
-    make_analytics,
-    redis,
-    redis_namespace,
-)
+from tests.factories import new_order
+from tests.integration.analytics_support import OrdersServiceSource, make_analytics
 from tests.integration.conftest import AMQP_URL, POSTGRES_URL, SUFFIX
 from tests.integration.notification_support import (  # noqa: F401 (fixtures)
     make_server,
@@ -34,13 +30,8 @@ from tests.integration.notification_support import (  # noqa: F401 (fixtures)
     settings_for,
     tokens,
 )
-from tests.integration.support import (
-    AppServer,
-    closed_port_url,
-    database_refusing_connections,
-    new_order,
-    wait_until,
-)
+from tests.integration.support import AppServer, closed_port_url, database_refusing_connections
+from tests.support import remove_redis_keys, wait_until
 
 PROBLEM = "application/problem+json"
 
@@ -101,10 +92,7 @@ async def service_env(monkeypatch):
     connection = await aio_pika.connect(AMQP_URL)
     async with connection:
         await (await connection.channel()).exchange_delete(name)
-    redis = create_redis("redis://127.0.0.1:6379/0")
-    async for key in redis.scan_iter(match=f"{name}:*"):
-        await redis.delete(key)
-    await redis.aclose()
+    await remove_redis_keys("redis://127.0.0.1:6379/0", name)
 
 
 # --- orders -------------------------------------------------------------------------------

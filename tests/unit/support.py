@@ -1,16 +1,8 @@
-"""Helpers of the unit tests: a bounded wait on the event loop, and a copy of a script that
-the `nobody` user can run."""
+"""Helpers of the unit tests: a copy of a script that the `nobody` user can run. (Bounded
+waits: tests/support.py.)"""
 
-import asyncio
 import shutil
 from pathlib import Path
-
-
-async def until(condition, timeout_s: float = 5.0) -> None:
-    """Yield to the event loop until `condition()` holds; fail after `timeout_s` (a bound)."""
-    async with asyncio.timeout(timeout_s):
-        while not condition():
-            await asyncio.sleep(0.005)
 
 
 def readable_by_anyone(script: Path, directory: Path) -> Path:

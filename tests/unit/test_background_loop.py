@@ -6,7 +6,7 @@ import pytest
 
 from actors.common.loop import BackgroundLoop
 from actors.common.retry import Backoff
-from tests.unit.support import until
+from tests.support import wait_until
 
 
 class Away(ConnectionError):
@@ -26,11 +26,11 @@ async def test_steps_run_again_at_once_when_a_step_asks_and_after_idle_otherwise
 
     loop = BackgroundLoop("test", step, idle_s=60)
     loop.start()
-    await until(lambda: len(calls) >= 3)
+    await wait_until(lambda: len(calls) >= 3)
     await asyncio.sleep(0.05)
     assert len(calls) == 3  # waiting its idle minute now
     loop.wake()
-    await until(lambda: len(calls) == 4)
+    await wait_until(lambda: len(calls) == 4)
     await loop.stop()
     assert not loop.running
 
@@ -50,7 +50,7 @@ async def test_a_wake_during_a_step_is_not_lost():
     await started.wait()
     loop.wake()  # work arrived while the first round ran
     release.set()
-    await until(lambda: len(calls) == 2)
+    await wait_until(lambda: len(calls) == 2)
     await loop.stop()
 
 
@@ -77,8 +77,8 @@ async def test_transient_failures_back_off_doubling_and_recover():
 
     loop = BackgroundLoop("test", step, idle_s=60, transient=(Away,), backoff=backoff, on_failure=on_failure)
     loop.start()
-    await until(lambda: not outcomes)
-    await until(lambda: loop.failure is None)
+    await wait_until(lambda: not outcomes)
+    await wait_until(lambda: loop.failure is None)
     assert delays == pytest.approx([0.01, 0.02, 0.04])
     assert [str(e) for e in failures] == ["down"] * 3
     assert backoff.next_delay() == pytest.approx(0.01)  # reset by the success
@@ -96,7 +96,7 @@ async def test_an_unexpected_error_is_logged_and_the_loop_goes_on(caplog):
 
     loop = BackgroundLoop("test", step, idle_s=60, backoff=quick_backoff())
     loop.start()
-    await until(lambda: len(calls) == 2)
+    await wait_until(lambda: len(calls) == 2)
     assert loop.failure is None
     assert "test failed unexpectedly" in caplog.text and "a bug in one round" in caplog.text
     await loop.stop()
@@ -114,7 +114,7 @@ async def test_a_long_run_before_failing_starts_the_backoff_over():
 
     loop = BackgroundLoop("test", step, idle_s=60, transient=(Away,), backoff=backoff, stable_after_s=0.02)
     loop.start()
-    await until(lambda: len(calls) >= 3)
+    await wait_until(lambda: len(calls) >= 3)
     await loop.stop()
     # Every failure followed a stable run: each waited the first delay, not 0.08 s and up.
     assert backoff._next_s == pytest.approx(0.02)
@@ -153,8 +153,8 @@ async def test_a_stopped_loop_can_start_again():
 
     loop = BackgroundLoop("test", step, idle_s=60)
     loop.start()
-    await until(lambda: len(calls) == 1)
+    await wait_until(lambda: len(calls) == 1)
     await loop.stop()
     loop.start()
-    await until(lambda: len(calls) == 2)
+    await wait_until(lambda: len(calls) == 2)
     await loop.stop()

@@ -17,7 +17,7 @@ from agent.desktop import Alert
 from agent.runner import Agent
 from agent.settings import AgentSettings
 from agent.state import AgentState, Session
-from tests.e2e.desktop import wait_for
+from tests.support import wait_for
 
 
 def item(notification_id: int, **extra) -> dict:

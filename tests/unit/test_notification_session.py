@@ -16,7 +16,7 @@ from actors.common.security import InvalidToken, Principal
 from actors.notification.domain import Notification
 from actors.notification.fanout import NotificationHub
 from actors.notification.session import AgentSessions, ClientGone, close_code_for
-from tests.unit.support import until
+from tests.support import wait_until
 
 STAFF, CUSTOMER = "staff-token", "customer-token"
 
@@ -125,7 +125,7 @@ def sessions(hub, verifier, **timing) -> AgentSessions:
 
 async def connected(hub, verifier, connection: FakeConnection, **timing) -> asyncio.Task:
     session = asyncio.create_task(sessions(hub, verifier, **timing).serve(connection))
-    await until(lambda: connection.accepted and hub.subscribers)
+    await wait_until(lambda: connection.accepted and hub.subscribers)
     return session
 
 
@@ -168,10 +168,10 @@ async def test_a_replica_that_has_not_read_the_log_yet_says_try_again(hub, verif
 async def test_every_new_notification_is_pushed_in_order_and_heartbeats_fill_the_silence(hub, verifier, log):
     connection = FakeConnection()
     session = await connected(hub, verifier, connection)
-    await until(lambda: connection.heartbeats >= 2)
+    await wait_until(lambda: connection.heartbeats >= 2)
     log.add(10)  # more than the connection's queue holds: the rest is read from the hub's memory
     await hub.push_new()
-    await until(lambda: len(connection.pushed_ids) == 10)
+    await wait_until(lambda: len(connection.pushed_ids) == 10)
     assert connection.pushed_ids == list(range(1, 11))
     assert connection.sent[-1]["order_number"] == "ORD-2026-000042"
 
@@ -193,7 +193,7 @@ async def test_while_the_token_cannot_be_rechecked_the_connection_stays(hub, ver
     connection = FakeConnection()
     session = await connected(hub, verifier, connection, heartbeat_s=0.02, token_recheck_s=0.01)
     verifier.unavailable = True
-    await until(lambda: connection.heartbeats >= 10)  # many re-checks later
+    await wait_until(lambda: connection.heartbeats >= 10)  # many re-checks later
     assert connection.closed is None and not session.done()
     connection.gone.set()
     await asyncio.wait_for(session, 5)

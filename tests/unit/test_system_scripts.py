@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from deployments.preflight import LOCAL_SERVERS, SYSTEM_PACKAGES, Server, as_root
+from deployments.preflight import SYSTEM_PACKAGES, Server, as_root
 from deployments.stack import find_nginx
-from tests.unit.support import readable_by_anyone  # integration/test_local_servers.py still imports it from here
+from tests.unit.support import readable_by_anyone
 
 @pytest.fixture
 def shared_tmp():
