@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from actors.common.db import drop_database
-from actors.common.redis import create_redis
 from actors.common.settings import CommonSettings
 from deployments.stack import StackSettings, free_port, stack_processes
+from tests.support import remove_redis_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output"
@@ -112,10 +112,7 @@ async def _clean_up(stack):
     await drop_database(stack.database_url)
     await drop_database(stack.auth_database_url)
     await drop_database(stack.notifications_database_url)
-    redis = create_redis(CommonSettings().redis_url)
-    async for key in redis.scan_iter(match=f"{stack.redis_namespace}:*"):
-        await redis.delete(key)
-    await redis.aclose()
+    await remove_redis_keys(CommonSettings().redis_url, stack.redis_namespace)
     connection = await aio_pika.connect(stack.amqp_url)
     async with connection:
         channel = await connection.channel()

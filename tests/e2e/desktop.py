@@ -13,9 +13,10 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support import wait_for
 
 DUNSTRC = """
 [global]
@@ -125,17 +126,6 @@ def _stop(process: subprocess.Popen) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def wait_for(check, what: str, timeout_s: float = 15):
-    """Poll `check` until it gives something true and return that; fail after `timeout_s`
-    (a bound, not a measurement)."""
-    deadline = time.monotonic() + timeout_s
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        time.sleep(0.1)
-    return result
 
 
 def missing_programs() -> list[str]:

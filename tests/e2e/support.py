@@ -1,5 +1,5 @@
-"""Helpers of the end-to-end tests: accounts through the gateway, the mails the stack's mail
-sink keeps as files, raw HTTP requests and the local addresses a port listens on."""
+"""Helpers of the end-to-end tests: accounts and orders through the gateway, the mails the
+stack's mail sink keeps as files, raw HTTP requests and the local addresses a port listens on."""
 
 import email
 import email.policy
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.desktop import wait_for
 from tests.factories import PASSWORD, unique_email
+from tests.support import wait_for
 
 
 def login(url: str, **credentials) -> dict:
@@ -44,6 +44,16 @@ def register(stack, name: str, *, verify: bool = True) -> str:
         verified = httpx.post(f"{stack.url}/auth/verify-email", json={"token": mailed_token(stack, address)})
         assert verified.status_code == 200, verified.text
     return address
+
+
+def place_order(client, email: str = "desk@example.com") -> dict:
+    """An order of two lines in PLN for `email`, placed through the gateway: the created order."""
+    response = client.post("/orders", json={
+        "customer": {"email": email, "name": "Desk Test"}, "currency": "PLN",
+        "items": [{"sku": "MUG-01", "name": "Mug", "quantity": 2, "unit_price": "39.90"},
+                  {"sku": "CAP-01", "name": "Cap", "quantity": 1, "unit_price": "49.50"}]})
+    assert response.status_code == 201, response.text
+    return response.json()
 
 
 def user_id(admin: httpx.Client, address: str) -> str:

@@ -15,8 +15,10 @@ import pytest
 from agent.desktop import APP_ICON
 from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
 from tests.e2e.conftest import OUTPUT
-from tests.e2e.desktop import running_desktop, wait_for
+from tests.e2e.desktop import running_desktop
+from tests.e2e.support import place_order
 from tests.servers import rabbitmq_stopped
+from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -73,15 +75,6 @@ def agent(stack, desktop, tmp_path_factory):
         yield agent
     finally:
         assert agent.stop() == 0, "the agent stops cleanly on SIGTERM"
-
-
-def place_order(client, email: str = "desk@example.com") -> dict:
-    response = client.post("/orders", json={
-        "customer": {"email": email, "name": "Desk Test"}, "currency": "PLN",
-        "items": [{"sku": "MUG-01", "name": "Mug", "quantity": 2, "unit_price": "39.90"},
-                  {"sku": "CAP-01", "name": "Cap", "quantity": 1, "unit_price": "49.50"}]})
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def test_a_new_order_becomes_a_desktop_notification_that_opens_the_order(stack, client, desktop, agent):

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from actors.notification.webhook import sign
-from tests.e2e.desktop import wait_for
 from tests.e2e.support import mail_match
 from tests.factories import PASSWORD, order_event, unique_email
+from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,8 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.e2e.conftest import REQUEST_TIMEOUT_S
-from tests.e2e.desktop import wait_for
-from tests.e2e.test_desktop_notifications import place_order
+from tests.e2e.support import place_order
+from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
 
