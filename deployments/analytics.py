@@ -19,7 +19,15 @@ from actors.analytics.settings import AnalyticsSettings
 from actors.common.logging import configure_logging
 from actors.common.redis import create_redis
 from actors.common.timestamps import Day
-from deployments.http import AdminUser, NotReady, StaffUser, create_service_api, create_verifier, readiness
+from deployments.http import (
+    AdminUser,
+    NotReady,
+    StaffUser,
+    app_state,
+    create_service_api,
+    create_verifier,
+    readiness,
+)
 
 
 class ServeOrderSource:
@@ -63,11 +71,7 @@ async def lifespan(app: FastAPI):
 api = create_service_api("analytics", title="Orderflow analytics", lifespan=lifespan)
 
 
-def analytics_service(request: Request) -> AnalyticsService:
-    return request.app.state.analytics
-
-
-Analytics = Annotated[AnalyticsService, Depends(analytics_service)]
+Analytics = Annotated[AnalyticsService, Depends(app_state("analytics"))]
 
 
 class ReportRequest(BaseModel):

@@ -33,7 +33,7 @@ from actors.common.errors import NotFound
 from actors.common.logging import configure_logging
 from actors.common.redis import create_redis
 from actors.common.security import RedisSessionCheck, TokenVerifier
-from deployments.http import AdminUser, NotReady, SignedInUser, create_service_api, readiness
+from deployments.http import AdminUser, NotReady, SignedInUser, app_state, create_service_api, readiness
 from deployments.openapi import problems
 
 
@@ -88,11 +88,7 @@ async def lifespan(app: FastAPI):
 api = create_service_api("auth", title="Orderflow auth", lifespan=lifespan)
 
 
-def auth_service(request: Request) -> AuthService:
-    return request.app.state.auth
-
-
-Auth = Annotated[AuthService, Depends(auth_service)]
+Auth = Annotated[AuthService, Depends(app_state("auth"))]
 
 
 def client_address(request: Request) -> str:

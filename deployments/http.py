@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Annotated
+from typing import Annotated, Any
 
 import swagger_ui_bundle
 from fastapi import Depends, FastAPI, Request
@@ -353,6 +353,16 @@ async def current_user(request: Request) -> Principal:
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+def app_state(name: str) -> Callable[[Request], Any]:
+    """A dependency handing a route what its app's lifespan keeps as `app.state.<name>`
+    (the service of this replica)."""
+
+    def from_app_state(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return from_app_state
 
 
 async def signed_in_user(user: CurrentUser) -> Principal:

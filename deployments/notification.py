@@ -32,6 +32,7 @@ from actors.notification.webhook import WebhookAccepted
 from deployments.http import (
     NotReady,
     StaffUser,
+    app_state,
     bearer_token,
     create_service_api,
     create_verifier,
@@ -101,11 +102,7 @@ def create_api(settings: NotificationSettings | None = None,
 routes = APIRouter()
 
 
-def notification_service(request: Request) -> NotificationService:
-    return request.app.state.notifications
-
-
-Notifications = Annotated[NotificationService, Depends(notification_service)]
+Notifications = Annotated[NotificationService, Depends(app_state("notifications"))]
 
 
 @routes.get("/ready", tags=["operations"], summary="Readiness: PostgreSQL answers; RabbitMQ and Redis are reported")

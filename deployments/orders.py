@@ -33,6 +33,7 @@ from deployments.http import (
     NotReady,
     SignedInUser,
     StaffUser,
+    app_state,
     create_service_api,
     create_verifier,
     readiness,
@@ -79,11 +80,7 @@ async def lifespan(app: FastAPI):
 api = create_service_api("orders", title="Orderflow orders", lifespan=lifespan)
 
 
-def orders_service(request: Request) -> OrdersService:
-    return request.app.state.orders
-
-
-Orders = Annotated[OrdersService, Depends(orders_service)]
+Orders = Annotated[OrdersService, Depends(app_state("orders"))]
 
 
 class StatusChange(BaseModel):
