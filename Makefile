@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop test test-packages test-setup test-unit test-deploy test-integration test-e2e bench notebook venv check migrate seed kuberay k8s-dev-secrets clean
+.PHONY: run stop test test-packages test-setup test-unit test-deploy test-integration test-e2e test-cluster cluster bench bench-cluster notebook venv check migrate seed kuberay k8s-dev-secrets clean
 
 # The environment is (re)built when pyproject.toml or the pinned versions change.
 $(STAMP): pyproject.toml constraints.txt
@@ -38,8 +38,10 @@ test-packages:
 test-setup: test-packages
 	@deployments/local-servers.sh
 
+# The cluster tests run on their own: their cluster must be gone before the e2e stack starts.
 test: test-setup
-	$(BIN)/pytest -ra
+	$(BIN)/pytest -ra --ignore=tests/cluster
+	$(BIN)/pytest -ra tests/cluster
 
 test-unit: test-packages
 	$(BIN)/pytest -ra tests/unit
@@ -48,8 +50,18 @@ test-unit: test-packages
 test-deploy: test-packages
 	$(BIN)/pytest -ra tests/deploy
 
-test-integration test-e2e: test-setup
+test-integration test-e2e test-cluster: test-setup
 	$(BIN)/pytest -ra tests/$(subst test-,,$@)
+
+# The system on a Ray cluster of a head and two workers on this machine, with Ray's autoscaler
+# (README, Scale-out); `make bench-cluster` measures it under load steps.
+cluster:
+	@deployments/system-packages.sh run
+	@$(MAKE) --no-print-directory venv
+	$(BIN)/orderflow cluster
+
+bench-cluster: $(STAMP)
+	$(BIN)/python -m bench.cluster_scaling
 
 bench: $(STAMP)
 	@command -v wrk >/dev/null || { echo "make bench needs wrk (Debian: apt-get install wrk)"; exit 1; }

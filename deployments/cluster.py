@@ -30,9 +30,10 @@ NODE_LABEL = "orderflow-node"  # a Ray node label: which `ray start` a node is
 
 class ClusterSettings(BaseSettings):
     """The cluster's shape (prefix ORDERFLOW_CLUSTER_). CPUs are Ray's logical CPUs, which
-    decide where replicas fit: the head runs Serve's controller and proxy only (as on a real
-    cluster), the two workers hold the minimum replicas of the four applications (1.25 CPU)
-    with room for orders to scale, and a load beyond that makes the autoscaler start a node."""
+    decide where replicas fit (serve_config.yaml: 0.25 a replica, 0.5 for analytics): the
+    head runs Serve's controller and proxy only, as on a real cluster; the two workers hold
+    the minimum replicas of the four applications (1.25 CPU) and 0.75 CPU more, so a load
+    that wants more than that makes the autoscaler start a node."""
 
     model_config = SettingsConfigDict(env_prefix="ORDERFLOW_CLUSTER_", extra="ignore")
 
@@ -41,7 +42,7 @@ class ClusterSettings(BaseSettings):
     worker_cpus: int = 1
     # Nodes the autoscaler may add, each of autoscaled_cpus, and how long one stays idle
     # before it is stopped again.
-    max_autoscaled: int = 1
+    max_autoscaled: int = 2
     autoscaled_cpus: int = 1
     idle_timeout_s: float = 20
 
@@ -115,8 +116,7 @@ class Cluster:
         ], RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S="1")
         for name in self.cluster.worker_names:
             self._ray_start(name, node_settings(self.stack, name), [
-                f"--address={self.gcs_address}", f"--num-cpus={self.cluster.worker_cpus}",
-            ])
+                f"--address={self.gcs_address}", f"--num-cpus={self.cluster.worker_cpus}"])
         self.dashboard = Dashboard(f"http://127.0.0.1:{dashboard_port}", st._ray_auth_headers())
         return self.dashboard
 

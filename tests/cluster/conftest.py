@@ -17,6 +17,11 @@ class ClusterStack(Stack):
         self.cluster = ClusterSettings()
         # A node the autoscaler added goes once idle this long (the default is longer).
         self.env["ORDERFLOW_CLUSTER_IDLE_TIMEOUT_S"] = "15"
+        # Ray runs its workers (the replicas, Serve's proxies) at niceness 15 so that its own
+        # daemons come first; here the load generator, PostgreSQL and nginx share the cores
+        # with them, and would starve them: load measured at the client, not at the replicas.
+        # On a real cluster nothing else runs on the nodes.
+        self.env["RAY_worker_niceness"] = "0"
 
     @property
     def dashboard(self) -> Dashboard:
