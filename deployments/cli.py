@@ -92,7 +92,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         mail_sink = st.start_mail_sink(stack)
         environments = st.local_environments(stack, mail_sink)
         say(f"starting Ray Serve on {stack.serve_url} (first start takes a while) ...")
-        dashboard = st.start_serve(stack, environments, st.local_secrets(stack))
+        dashboard = st.start_serve(stack, environments)
         # After ray.init, which installs a SIGTERM handler of its own that exits at once.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stopping.set())

@@ -88,14 +88,12 @@ def cluster_stack() -> st.StackSettings:
 class Cluster:
     """A head, `cluster.workers` workers and the autoscaler, started by this process."""
 
-    def __init__(self, stack: st.StackSettings, cluster: ClusterSettings,
-                 secret_environment: dict[str, str] | None = None):
+    def __init__(self, stack: st.StackSettings, cluster: ClusterSettings):
         self.stack, self.cluster = stack, cluster
-        self.secrets = secret_environment or {}
         self.node_ip = self.gcs_address = self.dashboard = None
 
     def _environment(self, tag: st.StackSettings, **extra: str) -> dict[str, str]:
-        return os.environ | self.secrets | {st.STACK_ENV: tag.stack_id} | extra
+        return os.environ | {st.STACK_ENV: tag.stack_id} | extra
 
     def start(self) -> "Dashboard":
         """Start the head (with the autoscaler) and the workers; returns their dashboard."""
@@ -292,7 +290,7 @@ def run(no_seed: bool = False) -> int:
     stack.pid_file.write_text(str(os.getpid()))
     st.mark_processes(stack)
     stopping = []
-    nodes = Cluster(stack, cluster, st.local_secrets(stack))
+    nodes = Cluster(stack, cluster)
     nginx = mail_sink = None
     try:
         mail_sink = st.start_mail_sink(stack)

@@ -2,7 +2,6 @@
 serve_config.yaml, the nginx gateway, demo data. Each step is a function so tests and
 `orderflow` subcommands reuse them."""
 
-import contextlib
 import hashlib
 import os
 import random
@@ -114,9 +113,9 @@ DEV_ADMIN_PASSWORD = "orderflow-admin"
 
 # What a local run gives the services that a newcomer should not have to set: settings reach
 # the replicas of the applications that read them through the deployed config (their
-# runtime_env), secrets through the environment of Ray's processes (local_secrets); neither
-# is left in this process's environment. A variable the environment sets already is left to
-# it (Ray's processes inherit it).
+# runtime_env), a secret as the path of a file only its owner reads (Ray's runtime_env agent
+# logs env_vars); nothing is left in this process's environment. A variable the environment
+# sets already is left to it (Ray's processes inherit it).
 
 def local_auth_environment(stack: StackSettings) -> dict[str, str]:
     """For the auth application: a signing key generated once into the run directory, and
@@ -150,18 +149,17 @@ def mail_environment(sink) -> dict[str, str]:
     return {"AUTH_SMTP_HOST": sink.host, "AUTH_SMTP_PORT": str(sink.port)} if sink else {}
 
 
-def local_secrets(stack: StackSettings) -> dict[str, str]:
-    """Secrets a local run makes up: the webhook's, generated once into the run directory
-    (readable only by its owner). start_serve gives them to Ray's processes as their
-    environment, not in the config: Ray's runtime_env agent writes env_vars to its log."""
-    if "NOTIFY_WEBHOOK_SECRET" in os.environ:  # empty: webhooks off
+def local_notification_environment(stack: StackSettings) -> dict[str, str]:
+    """For the notification application: the webhook's secret, generated once into the run
+    directory (readable only by its owner) and given as that file's path."""
+    if "NOTIFY_WEBHOOK_SECRET" in os.environ or "NOTIFY_WEBHOOK_SECRET_FILE" in os.environ:  # empty: webhooks off
         return {}
     secret_file = stack.run_dir / "webhook-secret"
     if not secret_file.exists():
         secret_file.parent.mkdir(parents=True, exist_ok=True)
         secret_file.touch(mode=0o600)
         secret_file.write_text(secrets.token_hex(32))
-    return {"NOTIFY_WEBHOOK_SECRET": secret_file.read_text().strip()}
+    return {"NOTIFY_WEBHOOK_SECRET_FILE": str(secret_file.resolve())}
 
 
 def local_analytics_environment() -> dict[str, str]:
@@ -179,7 +177,7 @@ def local_environments(stack: StackSettings, mail_sink=None) -> dict[str, dict[s
     return {
         "orders": auth_url,
         "auth": local_auth_environment(stack) | mail_environment(mail_sink) | public_url,
-        "notification": auth_url | public_url,
+        "notification": auth_url | public_url | local_notification_environment(stack),
         "analytics": auth_url | local_analytics_environment(),
     }
 
@@ -327,10 +325,8 @@ def _haproxy_environment(stack: StackSettings) -> None:
     }
 
 
-def start_serve(stack: StackSettings, environments: dict[str, dict[str, str]] | None = None,
-                secret_environment: dict[str, str] | None = None) -> str:
-    """Start a local Ray instance owned by this process, its processes given
-    `secret_environment` (see local_secrets), and deploy serve_config.yaml (with
+def start_serve(stack: StackSettings, environments: dict[str, dict[str, str]] | None = None) -> str:
+    """Start a local Ray instance owned by this process and deploy serve_config.yaml (with
     `environments`, see serve_config) as `serve deploy` and KubeRay do: through Serve's REST
     API on the Ray dashboard, which applies the file whole (every deployment option,
     logging_config, runtime_env). Returns the dashboard's URL."""
@@ -347,14 +343,13 @@ def start_serve(stack: StackSettings, environments: dict[str, dict[str, str]] | 
         raise StackError(f"serve_config.yaml is not a valid Serve config: {exc}") from None
     # "local": always a Ray instance of this stack's own. Without it ray.init joins the most
     # recently started local cluster, e.g. another stack's, whose Serve then gets our apps.
-    with _given_to_ray(secret_environment or {}):
-        context = ray.init(
-            address="local",
-            namespace="serve",
-            include_dashboard=True,
-            _temp_dir=str(stack.ray_temp_dir),
-            log_to_driver=True,
-        )
+    context = ray.init(
+        address="local",
+        namespace="serve",
+        include_dashboard=True,
+        _temp_dir=str(stack.ray_temp_dir),
+        log_to_driver=True,
+    )
     dashboard = f"http://{context.dashboard_url}"
     deploy_applications(dashboard, config)
     return dashboard
@@ -376,18 +371,6 @@ def deploy_applications(dashboard: str, config: dict, *, wait_s: float = 60) -> 
             time.sleep(1)
     if answer.status_code != 200:
         raise StackError(f"Serve refused the applications of serve_config.yaml: {answer.status_code} {answer.text[:500]}")
-
-
-@contextlib.contextmanager
-def _given_to_ray(variables: dict[str, str]):
-    """`variables` (none of them set here) in the environment of the processes ray.init
-    starts, whose workers inherit it, and not left in this process's."""
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name in variables:
-            del os.environ[name]
 
 
 def _ray_auth_headers() -> dict[str, str]:

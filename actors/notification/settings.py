@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from actors.common.settings import CommonSettings, PostgresUrl
@@ -27,8 +27,10 @@ class NotificationSettings(CommonSettings):
     retry_delays_s: list[float] = [1.0, 5.0, 30.0]
     run_consumer: bool = True
 
-    # Webhook: the shared secret (HMAC-SHA256) and how old a signature may be.
+    # Webhook: the shared secret (HMAC-SHA256), given as it is or as a file that holds it
+    # (a mounted secret, a local run's generated one), and how old a signature may be.
     webhook_secret: str = ""
+    webhook_secret_file: Path | None = None
     webhook_tolerance_s: int = 300
 
     # WebSocket: heartbeat interval; how many pushes wait in a connection's queue (beyond
@@ -45,3 +47,12 @@ class NotificationSettings(CommonSettings):
     # The log keeps this many days of notifications (agents catch up on hours, not months);
     # older ones are deleted once an hour.
     retention_days: int = Field(90, ge=1)
+
+    @model_validator(mode="after")
+    def _read_webhook_secret_file(self) -> "NotificationSettings":
+        if self.webhook_secret_file and not self.webhook_secret:
+            try:
+                self.webhook_secret = self.webhook_secret_file.read_text().strip()
+            except OSError as exc:
+                raise ValueError(f"NOTIFY_WEBHOOK_SECRET_FILE {self.webhook_secret_file} cannot be read: {exc}") from None
+        return self

@@ -251,7 +251,8 @@ def test_only_what_differs_on_a_cluster_is_changed(tmp_path):
 
 def test_every_setting_is_in_the_config_map_or_the_secret():
     config, secret = dotenv_keys(CONFIG_ENV), set(dev_secrets.secret_values()) | {"AUTH_SIGNING_KEY"}
-    documented_unset = {"AUTH_SIGNING_KEY_FILE", "AUTH_PREVIOUS_PUBLIC_KEY_FILE", "AUTH_SMTP_USERNAME", "AUTH_SMTP_PASSWORD"}
+    documented_unset = {"AUTH_SIGNING_KEY_FILE", "AUTH_PREVIOUS_PUBLIC_KEY_FILE", "AUTH_SMTP_USERNAME", "AUTH_SMTP_PASSWORD",
+                        "NOTIFY_WEBHOOK_SECRET_FILE"}
     assert all(name in CONFIG_ENV.read_text() for name in documented_unset)
     assert not config & secret
     assert service_settings() - config - secret - documented_unset == set()

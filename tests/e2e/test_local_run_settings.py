@@ -1,8 +1,8 @@
 """What `orderflow run` makes up for a local run reaches the replicas that read it, not
 through its own environment: its URLs through the config it deploys (links in mails and
-notifications lead to this stack's gateway), the webhook secret through the environment of
-Ray's processes (events signed with the secret in the run directory are taken), and that
-secret is in no file but its own (Ray's runtime_env agent logs the config's env_vars)."""
+notifications lead to this stack's gateway), the webhook secret as the path of its file in the
+run directory (events signed with that secret are taken), and that secret is in no file but
+its own (Ray's runtime_env agent logs the config's env_vars)."""
 
 import time
 
