@@ -96,12 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         # After ray.init, which installs a SIGTERM handler of its own that exits at once.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stopping.set())
-        for service in SERVICES:
-            st.wait_ready(f"{stack.serve_url}/{service}/ready", stack.ready_timeout_s,
-                          check_failed=st.failed_deployments)
-        nginx = st.start_nginx(stack)
-        for service in SERVICES:
-            st.wait_ready(f"{stack.gateway_url}/{service}/ready", 30)
+        nginx = open_gateway(stack, check_failed=st.failed_deployments)
         if not args.no_seed:
             cmd_seed(args)
         say("ready.")
@@ -121,10 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             "\n  Ctrl-C (or `make stop`) stops everything.\n",
             flush=True,
         )
-        while not stopping.wait(1):
-            if nginx.poll() is not None:
-                raise st.StackError(f"nginx exited with code {nginx.returncode}; see {stack.run_dir}/nginx-error.log")
-        say("stopping ...")
+        serve_until(stopping, nginx, stack)
         return 0
     except st.StackError as exc:
         say(str(exc))
@@ -140,6 +132,24 @@ def cmd_run(args: argparse.Namespace) -> int:
             mail_sink.stop()
         stack.pid_file.unlink(missing_ok=True)
         say("stopped.")
+
+
+def open_gateway(stack: st.StackSettings, check_failed) -> subprocess.Popen:
+    """Once every service answers ready on Serve's port, nginx in front of them, ready too."""
+    for service in SERVICES:
+        st.wait_ready(f"{stack.serve_url}/{service}/ready", stack.ready_timeout_s, check_failed=check_failed)
+    nginx = st.start_nginx(stack)
+    for service in SERVICES:
+        st.wait_ready(f"{stack.gateway_url}/{service}/ready", 30)
+    return nginx
+
+
+def serve_until(stopping: threading.Event, nginx: subprocess.Popen, stack: st.StackSettings) -> None:
+    """Until Ctrl-C or `make stop` sets `stopping`; a StackError if nginx exits meanwhile."""
+    while not stopping.wait(1):
+        if nginx.poll() is not None:
+            raise st.StackError(f"nginx exited with code {nginx.returncode}; see {stack.run_dir}/nginx-error.log")
+    say("stopping ...")
 
 
 def _cluster():

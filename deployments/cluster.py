@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -131,19 +132,7 @@ class Cluster:
 
     def deploy(self, environments: dict[str, dict[str, str]]) -> None:
         """serve_config.yaml through Serve's REST API, as `orderflow run` deploys it."""
-        config = st.serve_config(self.stack, environments)
-        deadline = time.monotonic() + 60
-        while True:  # the dashboard answers a few seconds after `ray start` returns
-            try:
-                answer = httpx.put(f"{self.dashboard.url}/api/serve/applications/", json=config,
-                                   headers=self.dashboard.headers, timeout=120)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(1)
-        if answer.status_code != 200:
-            raise st.StackError(f"Serve refused the applications: {answer.status_code} {answer.text[:500]}")
+        st.deploy_applications(self.dashboard.url, st.serve_config(self.stack, environments))
 
     def stop(self) -> None:
         """Every process of every node (the autoscaler's nodes carry the head's tag)."""
@@ -289,7 +278,7 @@ def run(no_seed: bool = False) -> int:
     stack.run_dir.mkdir(parents=True, exist_ok=True)
     stack.pid_file.write_text(str(os.getpid()))
     st.mark_processes(stack)
-    stopping = []
+    stopping = threading.Event()
     nodes = Cluster(stack, cluster)
     nginx = mail_sink = None
     try:
@@ -298,14 +287,9 @@ def run(no_seed: bool = False) -> int:
         cli.say(f"starting a Ray cluster: a head and {cluster.workers} workers ...")
         dashboard = nodes.start()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stopping.append(True))
+            signal.signal(sig, lambda *_: stopping.set())
         nodes.deploy(environments)
-        for service in cli.SERVICES:
-            st.wait_ready(f"{stack.serve_url}/{service}/ready", stack.ready_timeout_s,
-                          check_failed=dashboard.failed_deployments)
-        nginx = st.start_nginx(stack)
-        for service in cli.SERVICES:
-            st.wait_ready(f"{stack.gateway_url}/{service}/ready", 30)
+        nginx = cli.open_gateway(stack, check_failed=dashboard.failed_deployments)
         if not no_seed:
             cli.cmd_seed(None)
         write_endpoints(stack, dashboard.url)
@@ -314,11 +298,7 @@ def run(no_seed: bool = False) -> int:
               f"  Serve status    {dashboard.url}/api/serve/applications/ (`orderflow placement`)\n"
               f"  Replicas:\n{dashboard.placement_text()}\n\n  Ctrl-C (or `make stop`) stops every node.\n",
               flush=True)
-        while not stopping:
-            time.sleep(1)
-            if nginx.poll() is not None:
-                raise st.StackError(f"nginx exited with code {nginx.returncode}")
-        cli.say("stopping ...")
+        cli.serve_until(stopping, nginx, stack)
         return 0
     except st.StackError as exc:
         cli.say(str(exc))
