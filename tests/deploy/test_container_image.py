@@ -6,7 +6,6 @@ renders) plus the health check the image's HEALTHCHECK runs."""
 import re
 import signal
 import subprocess
-import time
 
 import httpx
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from deployments import gateway_container, healthcheck
 from deployments.stack import ROOT, StackSettings, find_nginx, free_port
 from tests.deploy.support import run, tool
+from tests.support import wait_for
 
 DOCKERFILE = ROOT / "Dockerfile"
 
@@ -65,11 +65,11 @@ def gateway(tmp_path):
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     url = stack.gateway_url
     try:
-        for _ in range(50):
-            if healthcheck.failure(f"{url}/gateway/health", timeout_s=1) is None:
-                break
+        def answers() -> bool:
             assert process.poll() is None, process.stderr.read()
-            time.sleep(0.1)
+            return healthcheck.failure(f"{url}/gateway/health", timeout_s=1) is None
+
+        wait_for(answers, "the gateway container's nginx to answer its health check", timeout_s=10)
         yield url, process
     finally:
         process.send_signal(signal.SIGQUIT)
