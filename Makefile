@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run stop test test-packages test-setup test-unit test-deploy test-integration test-e2e test-cluster cluster bench bench-cluster notebook venv check migrate seed kuberay k8s-dev-secrets clean
+.PHONY: web run stop test test-packages test-setup test-unit test-deploy test-integration test-e2e test-cluster cluster bench bench-cluster notebook venv check migrate seed kuberay k8s-dev-secrets clean
 
 # The environment is (re)built when pyproject.toml or the pinned versions change.
 $(STAMP): pyproject.toml constraints.txt
@@ -16,11 +16,23 @@ $(STAMP): pyproject.toml constraints.txt
 
 venv: $(STAMP)
 
+# The web clients (web/, README "Web clients"): `npm ci` from the lockfile when it changed, then
+# the type check and the build into web/dist/, which the gateway serves. Node.js (20.19+) and npm
+# are needed only here, never at run time.
+WEB_STAMP := web/node_modules/.installed
+$(WEB_STAMP): web/package-lock.json
+	@command -v npm >/dev/null || { echo "make web needs Node.js 20.19+ and npm to build web/"; exit 1; }
+	cd web && npm ci --no-audit --no-fund
+	@touch $(WEB_STAMP)
+
+web: $(WEB_STAMP)
+	cd web && npm run build
+
 # System packages first (installed as root, else the one command is printed), then the
 # environment; `orderflow run` then checks settings, ports and servers before it starts.
 run:
 	@deployments/system-packages.sh run
-	@$(MAKE) --no-print-directory venv
+	@$(MAKE) --no-print-directory venv web
 	$(BIN)/orderflow run
 
 stop: $(STAMP)
@@ -35,7 +47,7 @@ test-packages:
 	@deployments/system-packages.sh test
 	@$(MAKE) --no-print-directory venv
 
-test-setup: test-packages
+test-setup: test-packages web
 	@deployments/local-servers.sh
 
 # The cluster tests run on their own: their cluster must be gone before the e2e stack starts.
