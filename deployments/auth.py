@@ -5,12 +5,21 @@ import uuid
 from functools import partial
 from typing import Annotated
 
-from fastapi import Body, Depends, FastAPI, Request, Response
+from fastapi import Body, Cookie, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from ray import serve
 from ray.serve import Application
 
+from actors.auth.browser import (
+    CSRF_HEADER,
+    CSRF_VALUE,
+    REFRESH_COOKIE,
+    AccessToken,
+    RefreshCookie,
+    check_same_origin,
+    require_cookie,
+)
 from actors.auth.domain import (
     EmailLink,
     OrderClaim,
@@ -29,11 +38,19 @@ from actors.auth.keys import SigningKeys
 from actors.auth.service import AuthService
 from actors.auth.settings import MIGRATIONS, AuthSettings
 from actors.common.db import create_pool, migrate
-from actors.common.errors import NotFound
+from actors.common.errors import NotFound, Unauthorized
 from actors.common.logging import configure_logging
 from actors.common.redis import create_redis
 from actors.common.security import RedisSessionCheck, TokenVerifier
-from deployments.http import AdminUser, NotReady, SignedInUser, app_state, create_service_api, readiness
+from deployments.http import (
+    AdminUser,
+    NotReady,
+    SignedInUser,
+    app_state,
+    create_service_api,
+    problem_response,
+    readiness,
+)
 from deployments.openapi import problems
 
 
@@ -91,10 +108,20 @@ api = create_service_api("auth", title="Orderflow auth", lifespan=lifespan)
 Auth = Annotated[AuthService, Depends(app_state("auth"))]
 
 
+def forwarded(request: Request, header: str) -> str | None:
+    """The (first) value of a header the gateway sets about the client, when the service
+    trusts the gateway's headers."""
+    if request.app.state.auth.settings.trust_proxy_headers and (value := request.headers.get(header)):
+        return value.split(",")[0].strip()
+    return None
+
+
 def client_address(request: Request) -> str:
-    if request.app.state.auth.settings.trust_proxy_headers and (real := request.headers.get("x-real-ip")):
-        return real
-    return request.client.host if request.client else "unknown"
+    return forwarded(request, "x-real-ip") or (request.client.host if request.client else "unknown")
+
+
+def client_scheme(request: Request) -> str:
+    return (forwarded(request, "x-forwarded-proto") or request.url.scheme).lower()
 
 
 @api.get("/ready", tags=["operations"], summary="Readiness: PostgreSQL answers; Redis is reported")
@@ -196,6 +223,78 @@ async def refresh(body: RefreshRequest, auth: Auth) -> TokenPair:
 async def logout(user: SignedInUser, auth: Auth) -> Response:
     await auth.logout(user)
     return Response(status_code=204)
+
+
+# --- the browser's session: the refresh token in an HttpOnly cookie (actors/auth/browser.py) ---
+
+CSRF_PARAMETER = {"openapi_extra": {"parameters": [{
+    "name": CSRF_HEADER, "in": "header", "required": True, "schema": {"type": "string", "enum": [CSRF_VALUE]},
+    "description": "Proves the request comes from a page of this site (without it: 403). An Origin "
+                   "header, when sent, must be this site's origin as well."}]}}
+SessionCookie = Annotated[str | None, Cookie(
+    alias=REFRESH_COOKIE, description="The session's refresh token, set by POST /auth/session (HttpOnly, "
+                                      "SameSite=Strict, Path=/auth/session)")]
+
+
+async def same_origin(request: Request) -> None:
+    host = forwarded(request, "x-forwarded-host") or request.headers.get("host")
+    check_same_origin(request.headers.get(CSRF_HEADER), request.headers.get("origin"), client_scheme(request), host)
+
+
+def set_refresh_cookie(request: Request, response: Response, refresh_token: str | None) -> None:
+    """The session's cookie set to `refresh_token`, or cleared (None)."""
+    secure = client_scheme(request) == "https"
+    cookie = (RefreshCookie(refresh_token, request.app.state.auth.settings.refresh_token_ttl_s, secure)
+              if refresh_token else RefreshCookie.cleared(secure))
+    response.set_cookie(cookie.name, cookie.value, max_age=cookie.max_age, path=cookie.path, secure=cookie.secure,
+                        httponly=cookie.http_only, samesite=cookie.same_site)
+
+
+BROWSER = {"dependencies": [Depends(no_store), Depends(same_origin)], **CSRF_PARAMETER}
+
+
+def sets_cookie(status: int, what: str) -> dict:
+    return {status: {"headers": {"Set-Cookie": {"description": what, "schema": {"type": "string"}}}}}
+
+
+SETS_SESSION = sets_cookie(200, f"{REFRESH_COOKIE}=<refresh token>; HttpOnly; SameSite=Strict; Path=/auth/session; "
+                                "Max-Age=<refresh token lifetime> (and Secure over TLS)")
+
+
+@api.post("/session", response_model=AccessToken, responses=problems(401, 403, 429) | SETS_SESSION, **BROWSER,
+          summary="Sign a browser in (as POST /login); the refresh token goes into an HttpOnly cookie")
+async def session_login(request: Request, response: Response, auth: Auth,
+                        credentials: Annotated[StaffLogin | OrderLogin, Body()]) -> AccessToken:
+    pair = await auth.sign_in(credentials, client_address(request))
+    set_refresh_cookie(request, response, pair.refresh_token)
+    return AccessToken.of(pair)
+
+
+@api.post("/session/refresh", response_model=AccessToken, responses=problems(401, 403) | SETS_SESSION, **BROWSER,
+          summary="A new access token for the browser's session; the cookie is rotated (401: signed out, "
+                  "the cookie is cleared)")
+async def session_refresh(request: Request, response: Response, auth: Auth,
+                          refresh_token: SessionCookie = None) -> AccessToken | Response:
+    try:
+        pair = await auth.refresh(require_cookie(refresh_token))
+    except Unauthorized as problem:
+        answer = problem_response(problem, request)
+        no_store(answer)
+        set_refresh_cookie(request, answer, None)
+        return answer
+    set_refresh_cookie(request, response, pair.refresh_token)
+    return AccessToken.of(pair)
+
+
+@api.post("/session/logout", status_code=204, **BROWSER,
+          responses=problems(403) | sets_cookie(204, f"{REFRESH_COOKIE}=; Max-Age=0 (the cookie cleared)"),
+          summary="End the browser's session (its access tokens stop working) and clear the cookie")
+async def session_logout(request: Request, auth: Auth, refresh_token: SessionCookie = None) -> Response:
+    if refresh_token:
+        await auth.logout_refresh_token(refresh_token)
+    response = Response(status_code=204)
+    set_refresh_cookie(request, response, None)
+    return response
 
 
 class Me(BaseModel):

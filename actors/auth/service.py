@@ -320,7 +320,17 @@ class AuthService:
             return await store.forget_sealed_successors(conn, self.settings.refresh_grace_s)
 
     async def logout(self, user: Principal) -> None:
-        session_id = uuid.UUID(user.session_id)
+        await self._end_session(uuid.UUID(user.session_id))
+
+    async def logout_refresh_token(self, token: str) -> None:
+        """Logout by the session's refresh token (the browser's cookie), any of its tokens; a
+        token of no session ends nothing."""
+        async with self._connection() as conn:
+            session_id = await store.session_of_refresh_token(conn, refresh_token_hash(token))
+        if session_id is not None:
+            await self._end_session(session_id)
+
+    async def _end_session(self, session_id: uuid.UUID) -> None:
         async with self._connection() as conn:
             await store.revoke_session(conn, session_id, "logout")
         await self._publish_revocations([session_id])

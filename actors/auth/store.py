@@ -86,6 +86,10 @@ async def insert_refresh_token(conn: asyncpg.Connection, token_hash: str, sessio
     await conn.execute("INSERT INTO refresh_tokens (token_hash, session_id) VALUES ($1, $2)", token_hash, session_id)
 
 
+async def session_of_refresh_token(conn: asyncpg.Connection, token_hash: str) -> uuid.UUID | None:
+    return await conn.fetchval("SELECT session_id FROM refresh_tokens WHERE token_hash = $1", token_hash)
+
+
 async def claim_refresh_token(conn: asyncpg.Connection, token_hash: str) -> asyncpg.Record | None:
     """The token's row and its session, locked, before marking it used."""
     return await conn.fetchrow(
