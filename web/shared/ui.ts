@@ -82,3 +82,69 @@ export function confirmDialog(options: ConfirmOptions): Promise<boolean> {
     dialog.showModal();
   });
 }
+
+export interface FieldOptions {
+  label: string;
+  name: string;
+  type?: string;
+  autocomplete?: string;
+  required?: boolean;
+  hint?: string;
+  value?: string;
+  inputmode?: string;
+}
+
+export interface Field {
+  element: HTMLElement;
+  input: HTMLInputElement;
+  /** Show (or with null, clear) a message tied to the input (aria-invalid, aria-describedby). */
+  setError(message: string | null): void;
+}
+
+/** A labelled input with an optional hint and an error slot, wired for screen readers. */
+export function field(options: FieldOptions): Field {
+  const id = `field-${options.name}`;
+  const hintId = `${id}-hint`;
+  const errorId = `${id}-error`;
+  const input = h("input", {
+    id,
+    name: options.name,
+    type: options.type ?? "text",
+    autocomplete: options.autocomplete,
+    required: options.required ?? false,
+    inputmode: options.inputmode,
+    value: options.value,
+    "aria-describedby": options.hint ? hintId : null,
+  });
+  const error = h("p", { id: errorId, class: "field-error", hidden: true });
+  const element = h(
+    "div",
+    { class: "field" },
+    h("label", { for: id }, options.label),
+    options.hint ? h("p", { id: hintId, class: "hint" }, options.hint) : null,
+    input,
+    error,
+  );
+  const setError = (message: string | null) => {
+    error.textContent = message ?? "";
+    error.hidden = message === null;
+    input.setAttribute("aria-invalid", message === null ? "false" : "true");
+    const described = [options.hint ? hintId : null, message === null ? null : errorId].filter(Boolean).join(" ");
+    if (described) input.setAttribute("aria-describedby", described);
+    else input.removeAttribute("aria-describedby");
+  };
+  return { element, input, setError };
+}
+
+/** Put `message` into the page's polite live region, for screen readers. */
+export function announce(message: string): void {
+  let region = document.getElementById("announcer");
+  if (!region) {
+    region = h("div", { id: "announcer", class: "visually-hidden", "aria-live": "polite", "aria-atomic": "true" });
+    document.body.append(region);
+  }
+  region.textContent = "";
+  // A fresh text node in a later task is read out even when the text repeats.
+  const target = region;
+  window.setTimeout(() => (target.textContent = message), 50);
+}
