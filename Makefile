@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: web run stop test test-packages test-setup test-unit test-deploy test-integration test-e2e test-cluster cluster bench bench-cluster notebook venv check migrate seed kuberay k8s-dev-secrets clean
+.PHONY: web run stop test test-packages test-setup test-unit test-deploy test-integration test-e2e test-cluster cluster bench bench-cluster notebook venv check migrate seed kuberay dashboards k8s-dev-secrets clean
 
 # The environment is (re)built when pyproject.toml or the pinned versions change.
 $(STAMP): pyproject.toml constraints.txt
@@ -83,6 +83,11 @@ bench: $(STAMP)
 # k8s/kuberay/rayservice.yaml's serveConfigV2 from deployments/serve_config.yaml (a test checks it).
 kuberay: $(STAMP)
 	$(BIN)/python -m deployments.kuberay
+
+# monitoring/grafana/dashboards: the Orderflow dashboard from its code, Ray's from the installed
+# Ray's generator (tests/deploy/test_grafana.py checks they are current).
+dashboards: $(STAMP)
+	$(BIN)/python -m monitoring.grafana.generate
 
 # The dev overlay's Secret (random passwords, a signing key), made once, git-ignored.
 k8s-dev-secrets: $(STAMP)

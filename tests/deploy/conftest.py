@@ -16,6 +16,7 @@ from tests.deploy.support import OVERLAYS, run, tool
 def k8s_copy(tmp_path_factory) -> Path:
     copy = tmp_path_factory.mktemp("k8s") / "k8s"
     shutil.copytree(ROOT / "k8s", copy, ignore=shutil.ignore_patterns("secrets.env", "*.pem"))
+    shutil.copytree(ROOT / "monitoring", copy.parent / "monitoring")  # k8s/base includes monitoring/grafana
     dev_secrets.write(copy / "overlays" / "dev")  # what `make k8s-dev-secrets` does
     return copy
 

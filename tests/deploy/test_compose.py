@@ -22,7 +22,7 @@ def compose_config(project, *, env_example: bool = True):
     with .env.example copied to .env (or no .env at all)."""
     docker_compose = tool("docker-compose", "deployments/system-packages.sh test installs it (Debian docker-compose)")
     shutil.copy(ROOT / "compose.yaml", project / "compose.yaml")
-    for name in ("Dockerfile", "deployments"):
+    for name in ("Dockerfile", "deployments", "monitoring"):
         (project / name).symlink_to(ROOT / name)
     if env_example:
         shutil.copy(ROOT / ".env.example", project / ".env")
@@ -38,7 +38,7 @@ def config(tmp_path_factory):
 
 def test_docker_compose_config_passes(config):
     assert set(config["services"]) == {"postgres", "redis", "rabbitmq", "keys", "migrate", "ray-head",
-                                       "ray-worker", "gateway", "prometheus"}
+                                       "ray-worker", "gateway", "prometheus", "grafana"}
 
 
 def test_without_an_env_file_compose_refuses_to_start(tmp_path):
@@ -67,11 +67,13 @@ def test_services_start_in_order_on_conditions(config):
     }
     for name in ("ray-worker", "gateway", "prometheus"):
         assert services[name]["depends_on"] == {"ray-head": {"condition": "service_healthy"}}, name
+    assert services["grafana"]["depends_on"] == {"prometheus": {"condition": "service_healthy"}}
 
 
 def test_state_lives_in_named_volumes_and_mounted_files_exist(config):
     named = set(config["volumes"])
-    assert {"postgres-data", "redis-data", "rabbitmq-data", "reports", "auth-keys", "prometheus-data"} <= named
+    assert {"postgres-data", "redis-data", "rabbitmq-data", "reports", "auth-keys", "prometheus-data",
+            "grafana-data"} <= named
     for name, service in config["services"].items():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]

@@ -120,7 +120,7 @@ def test_the_ray_pods_read_the_generated_config_map_and_secret(rendered):
     """The hash-suffixed names of the generators reach the RayService (kustomizeconfig.yaml),
     so a changed setting upgrades the Ray cluster."""
     objects = rendered["dev"]
-    (config_map,) = of_kind(objects, "ConfigMap")
+    (config_map,) = [m for m in of_kind(objects, "ConfigMap") if m["metadata"]["name"].startswith("orderflow-config-")]
     (secret,) = of_kind(objects, "Secret")
     cluster = named(objects, "RayService", "orderflow")["spec"]["rayClusterConfig"]
     for group in [cluster["headGroupSpec"], *cluster["workerGroupSpecs"]]:
