@@ -13,7 +13,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, EmailStr
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from ray import serve
 from ray.serve import Application
 
@@ -23,9 +23,9 @@ from actors.common.errors import BadRequest, PreconditionRequired
 from actors.common.redis import create_redis
 from actors.common.logging import configure_logging
 from actors.common.timestamps import Timestamp, parse_rfc3339
-from actors.orders.domain import HistoryEntry, NewOrder, Order, Status
+from actors.orders.domain import HistoryEntry, NewOrder, Order, SearchText, Status
 from actors.orders.relay import OutboxRelay
-from actors.orders.service import OrdersService, order_not_found
+from actors.orders.service import OrdersService, actor, order_not_found
 from actors.orders.settings import MIGRATIONS, OrdersSettings
 from actors.orders.store import ChangeCursor, Cursor, OrderFilter
 from deployments.http import (
@@ -90,7 +90,9 @@ class StatusChange(BaseModel):
 
 class OrderPage(BaseModel):
     items: list[Order]
-    next_cursor: str | None
+    next_cursor: str | None = Field(description="Send as `cursor`, with the same filters, for the next page; "
+                                                "null on the last page")
+    total: int = Field(description="How many orders match the filters, on every page together")
 
 
 def _with_etag(response: Response, order: Order) -> Order:
@@ -116,8 +118,8 @@ def _parse_if_match(if_match: str | None) -> int | None:
     return int(value)
 
 
-def _encode_cursor(order: Order) -> str:
-    raw = f"{order.created_at.isoformat()}|{order.id}".encode()
+def _encode_cursor(after: Cursor) -> str:
+    raw = f"{after.created_at.isoformat()}|{after.id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -160,7 +162,7 @@ async def create_order(
     user: CurrentUser,
     idempotency_key: Annotated[str | None, Header(max_length=255, pattern=r"^[\x21-\x7e]+$")] = None,
 ) -> Order:
-    order, created = await orders.create(new, by=user.subject, idempotency_key=idempotency_key)
+    order, created = await orders.create(new, by=actor(user), idempotency_key=idempotency_key)
     response.status_code = 201 if created else 200
     response.headers["Location"] = f"/orders/{order.id}"
     return _with_etag(response, order)
@@ -170,19 +172,20 @@ async def create_order(
 async def list_orders(
     orders: Orders,
     user: SignedInUser,
-    status: Status | None = None,
-    email: EmailStr | None = None,
-    created_from: Timestamp | None = None,
-    created_to: Timestamp | None = None,
+    status: Annotated[list[Status] | None, Query(max_length=len(Status), description="Any of these; repeat it")] = None,
+    email: Annotated[EmailStr | None, Query(description="The customer's email, exactly (in any case)")] = None,
+    q: Annotated[SearchText | None, Query(description="A part of the order number, the customer's email or name, "
+                                                      "in any case")] = None,
+    created_from: Annotated[Timestamp | None, Query(description="Created at or after (RFC 3339)")] = None,
+    created_to: Annotated[Timestamp | None, Query(description="Created before (RFC 3339); not before created_from")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200, description="next_cursor of the previous page")] = None,
 ) -> OrderPage:
-    flt = OrderFilter(status=status, email=email, created_from=created_from, created_to=created_to)
-    after = _decode_cursor(cursor) if cursor else None
-    page = await orders.list_orders(user, flt, limit + 1, after)
-    more = len(page) > limit
-    page = page[:limit]
-    return OrderPage(items=page, next_cursor=_encode_cursor(page[-1]) if more else None)
+    """Staff see every order; a customer only their own, whatever the filters say."""
+    flt = OrderFilter(statuses=frozenset(status or ()), email=email, q=q, created_from=created_from, created_to=created_to)
+    page = await orders.list_orders(user, flt, limit, _decode_cursor(cursor) if cursor else None)
+    return OrderPage(items=page.items, next_cursor=_encode_cursor(page.next_after) if page.next_after else None,
+                     total=page.total)
 
 
 @api.get("/by-number/{number}", response_model=Order, summary="Get an order by its number")
@@ -208,7 +211,7 @@ async def change_status(
     if not if_match:
         raise PreconditionRequired("Send If-Match with the order's version (its ETag) to change its status.")
     order = await orders.change_status(
-        _parse_order_id(order_id), change.status, by=user.subject, expected_version=_parse_if_match(if_match)
+        _parse_order_id(order_id), change.status, by=actor(user), expected_version=_parse_if_match(if_match)
     )
     return _with_etag(response, order)
 

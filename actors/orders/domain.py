@@ -5,16 +5,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
 from actors.common.contracts import ChangedOrder, OrderStatus
 from actors.common.errors import Conflict, PreconditionFailed, Unprocessable
 from actors.common.events import ORDER_NUMBER_PATTERN
 from actors.common.money import MAX_ORDER_TOTAL, MONEY_QUANT, Currency, Money
-from actors.common.text import Name
+from actors.common.text import Name, single_line
 
 MAX_QUANTITY = 10_000
 MAX_ITEMS = 500
+MAX_SEARCH = 100
 
 
 Status = OrderStatus
@@ -102,7 +103,26 @@ class Order(ChangedOrder):
 class HistoryEntry(BaseModel):
     status: Status
     at: datetime
-    by: str
+    by: str = Field(description="Who made the change, readable: a staff member's or customer's email, "
+                                "'customer' (a guest checkout), or the process that made it (e.g. 'demo-seed')")
+
+
+# What the orders list's `q` searches for: trimmed, one line, 1..100 characters.
+SearchText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_SEARCH),
+    AfterValidator(single_line),
+]
+
+
+def check_created_range(created_from: datetime | None, created_to: datetime | None) -> None:
+    """A date range of the orders list must not end before it starts (an empty one may)."""
+    if created_from is not None and created_to is not None and created_from > created_to:
+        raise Unprocessable(
+            "created_from is after created_to.",
+            errors=[{"loc": ["query", "created_from"], "msg": "must not be after created_to",
+                     "type": "value_error"}],
+        )
 
 
 def order_total(items: list[Item]) -> Decimal:

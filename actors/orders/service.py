@@ -22,6 +22,7 @@ from actors.orders.domain import (
     Order,
     StaleVersion,
     Status,
+    check_created_range,
     check_transition,
     is_order_number,
     order_number,
@@ -51,6 +52,26 @@ def _event(kind: str, order: Order, previous: Status | None) -> OrderEvent:
 def _request_hash(new: NewOrder) -> str:
     canonical = json.dumps(new.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+GUEST_CUSTOMER = "customer"
+
+
+def actor(user: Principal) -> str:
+    """Who `user` is in an order's history, as the admin panel shows it: their email at the
+    time of the change (staff, a signed-in customer, an order-number login), "customer"
+    for a guest checkout; never a user id, which says nothing to a reader."""
+    if user.email:
+        return user.email
+    return "staff" if user.is_staff else GUEST_CUSTOMER
+
+
+@dataclasses.dataclass(frozen=True)
+class OrderList:
+    """One page of a list of orders."""
+    items: list[Order]
+    next_after: Cursor | None  # where the next page starts; None on the last one
+    total: int  # the orders matching the filters, on every page together
 
 
 def customer_view(flt: OrderFilter, user: Principal) -> OrderFilter:
@@ -95,7 +116,8 @@ class OrdersService:
 
     async def create(self, new: NewOrder, *, by: str, idempotency_key: str | None = None) -> tuple[Order, bool]:
         """Place an order. Returns (order, created); with an Idempotency-Key seen before for
-        the same request, the earlier order and False."""
+        the same request, the earlier order and False. `by`, here and in the changes: who,
+        as the history shows it (`actor(user)`, or a process's name such as "demo-seed")."""
         order_id = uuid.uuid4()
         async with self.store.transaction() as orders:
             if idempotency_key is not None:
@@ -139,12 +161,16 @@ class OrdersService:
             await self._visible(orders, await orders.get_order(order_id), user)
             return await orders.history(order_id)
 
-    async def list_orders(
-        self, user: Principal, flt: OrderFilter, limit: int, after: Cursor | None
-    ) -> list[Order]:
-        """Newest first, of the orders `user` may see (`customer_view`)."""
+    async def list_orders(self, user: Principal, flt: OrderFilter, limit: int, after: Cursor | None) -> OrderList:
+        """Up to `limit` orders newest first, after `after`, of the orders `user` may see
+        (`customer_view`), and how many of those match `flt` in all."""
+        check_created_range(flt.created_from, flt.created_to)
+        flt = customer_view(flt, user)
         async with self.store.reading() as orders:
-            return await orders.list_orders(customer_view(flt, user), limit, after)
+            page, total = await orders.list_orders(flt, limit + 1, after)
+        items = page[:limit]
+        more = len(page) > limit
+        return OrderList(items, Cursor(items[-1].created_at, items[-1].id) if more else None, total)
 
     @staticmethod
     async def _visible(orders: Orders, order: Order | None, user: Principal) -> Order:
@@ -195,7 +221,7 @@ class OrdersService:
                 raise Forbidden("Once an order is paid, only the warehouse can cancel it; please contact the shop.")
 
         return await self._change(
-            order_id, Status.CANCELLED, by=user.subject, expected_version=expected_version, precondition=allowed
+            order_id, Status.CANCELLED, by=actor(user), expected_version=expected_version, precondition=allowed
         )
 
     async def _change(

@@ -28,10 +28,12 @@ class Owner:
 
 @dataclass(frozen=True)
 class OrderFilter:
-    status: Status | None = None
-    email: str | None = None
-    created_from: datetime | None = None
-    created_to: datetime | None = None
+    """Which orders a list shows; every field set narrows it (None/empty: no condition)."""
+    statuses: frozenset[Status] = frozenset()  # any of them
+    email: str | None = None  # exactly this address, in any case
+    q: str | None = None  # a part of the number, the customer's email or name, in any case
+    created_from: datetime | None = None  # inclusive
+    created_to: datetime | None = None  # exclusive
     order_id: uuid.UUID | None = None
     owner: Owner | None = None
 
@@ -62,7 +64,7 @@ class Orders(Protocol):
     async def insert_order(self, order_id: uuid.UUID, number: str, new: NewOrder, by: str) -> Order: ...
     async def get_order(self, order_id: uuid.UUID, *, for_update: bool = False) -> Order | None: ...
     async def get_order_by_number(self, number: str) -> Order | None: ...
-    async def list_orders(self, flt: OrderFilter, limit: int, after: Cursor | None) -> list[Order]: ...
+    async def list_orders(self, flt: OrderFilter, limit: int, after: Cursor | None) -> tuple[list[Order], int]: ...
     async def list_changed(self, after: ChangeCursor | None, limit: int) -> list[dict]: ...
     async def set_status(self, order_id: uuid.UUID, status: Status, by: str) -> Order: ...
     async def history(self, order_id: uuid.UUID) -> list[HistoryEntry]: ...
@@ -120,6 +122,95 @@ _ORDER_JSON = """
 """
 
 
+def like_pattern(text: str) -> str:
+    """An (I)LIKE pattern matching `text` anywhere, its own % _ and \\ taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _where(flt: OrderFilter, after: Cursor | None = None) -> tuple[str, list]:
+    """The WHERE clause (empty or " WHERE ...") of a list of orders, and its arguments."""
+    where, args = [], []
+
+    def arg(value) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if flt.statuses:
+        where.append(f"o.status = ANY({arg(sorted(s.value for s in flt.statuses))}::text[])")
+    if flt.email is not None:
+        where.append(f"lower(o.customer_email) = lower({arg(flt.email)})")
+    if flt.q is not None:
+        # Each column has its pg_trgm index (0003_order_search.sql): a bitmap OR of the three.
+        pattern = arg(like_pattern(flt.q))
+        where.append(f"(o.number ILIKE {pattern} OR o.customer_email ILIKE {pattern}"
+                     f" OR o.customer_name ILIKE {pattern})")
+    if flt.order_id is not None:
+        where.append(f"o.id = {arg(flt.order_id)}")
+    if flt.owner is not None:
+        mine = [f"""EXISTS (SELECT 1 FROM order_claims c
+                            WHERE c.order_id = o.id AND c.account_id = {arg(flt.owner.account_id)})"""]
+        if flt.owner.email is not None:
+            mine.append(f"lower(o.customer_email) = lower({arg(flt.owner.email)})")
+        where.append(f"({' OR '.join(mine)})")
+    if flt.created_from is not None:
+        where.append(f"o.created_at >= {arg(flt.created_from)}")
+    if flt.created_to is not None:
+        where.append(f"o.created_at < {arg(flt.created_to)}")
+    if after is not None:
+        where.append(f"(o.created_at, o.id) < ({arg(after.created_at)}, {arg(after.id)})")
+    return (" WHERE " + " AND ".join(where) if where else ""), args
+
+
+@asynccontextmanager
+async def search_planning(conn: asyncpg.Connection, flt: OrderFilter) -> AsyncIterator[None]:
+    """Around the queries of a list with `q`: have PostgreSQL plan them for this q (a
+    sequential scan when most orders match, the pg_trgm indexes when few), not once for any
+    q, as it does for a prepared statement (asyncpg's) from its sixth run: that generic plan
+    counts the matches of a q that matches every order through the indexes, 3 times slower."""
+    if flt.q is None:
+        yield
+        return
+    async with conn.transaction():
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        yield
+
+
+def search_first(flt: OrderFilter, limit: int, total: int, table_rows: int) -> bool:
+    """Whether a page of `flt` is best found by collecting its matches through the pg_trgm
+    indexes first (reads about `total` rows) rather than by walking orders_created_idx
+    newest first until `limit` match (reads about limit * table_rows / total rows).
+
+    PostgreSQL cannot tell this itself: it has no estimate of how many rows an ILIKE '%q%'
+    matches, and the generic plan of the prepared statement (asyncpg's, from its sixth run)
+    walks the index for every q, reading the whole table when few orders match. `total`,
+    counted just before through the indexes, tells."""
+    return flt.q is not None and total * total < limit * table_rows
+
+
+def list_query(flt: OrderFilter, limit: int, after: Cursor | None, *, matches_first: bool = False) -> tuple[str, ...]:
+    """SQL and arguments of one page of orders, newest first (bench/orders_search.py
+    explains these very queries)."""
+    where, args = _where(flt, after)
+    limit_arg = f"${len(args) + 1}"
+    if not matches_first:
+        sql = f"SELECT {_ORDER_COLUMNS} FROM orders o{where} ORDER BY o.created_at DESC, o.id DESC LIMIT {limit_arg}"
+    else:
+        sql = f"""WITH found AS MATERIALIZED (SELECT o.id, o.created_at FROM orders o{where})
+                  SELECT {_ORDER_COLUMNS} FROM orders o
+                  WHERE o.id IN (SELECT id FROM found ORDER BY created_at DESC, id DESC LIMIT {limit_arg})
+                  ORDER BY o.created_at DESC, o.id DESC"""
+    return sql, *args, limit
+
+
+def count_query(flt: OrderFilter) -> tuple[str, ...]:
+    """SQL and arguments of how many orders match `flt` (every page together), and about how
+    many the table holds (PostgreSQL's estimate, for `search_first`)."""
+    where, args = _where(flt)
+    table_rows = "(SELECT greatest(reltuples, 0)::bigint FROM pg_class WHERE oid = 'orders'::regclass)"
+    return f"SELECT count(*), {table_rows} FROM orders o{where}", *args
+
+
 def _order(row: asyncpg.Record) -> Order:
     return Order(
         id=row["id"],
@@ -167,38 +258,14 @@ class PostgresOrders:
         row = await self.conn.fetchrow(f"SELECT {_ORDER_COLUMNS} FROM orders o WHERE o.number = $1", number)
         return _order(row) if row else None
 
-    async def list_orders(self, flt: OrderFilter, limit: int, after: Cursor | None) -> list[Order]:
-        """Newest first, keyset-paginated on (created_at, id) so pages stay stable while
-        orders are being added."""
-        where, args = [], []
-
-        def arg(value) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if flt.status is not None:
-            where.append(f"o.status = {arg(flt.status.value)}")
-        if flt.email is not None:
-            where.append(f"lower(o.customer_email) = lower({arg(flt.email)})")
-        if flt.order_id is not None:
-            where.append(f"o.id = {arg(flt.order_id)}")
-        if flt.owner is not None:
-            mine = [f"""EXISTS (SELECT 1 FROM order_claims c
-                                WHERE c.order_id = o.id AND c.account_id = {arg(flt.owner.account_id)})"""]
-            if flt.owner.email is not None:
-                mine.append(f"lower(o.customer_email) = lower({arg(flt.owner.email)})")
-            where.append(f"({' OR '.join(mine)})")
-        if flt.created_from is not None:
-            where.append(f"o.created_at >= {arg(flt.created_from)}")
-        if flt.created_to is not None:
-            where.append(f"o.created_at < {arg(flt.created_to)}")
-        if after is not None:
-            where.append(f"(o.created_at, o.id) < ({arg(after.created_at)}, {arg(after.id)})")
-        sql = f"SELECT {_ORDER_COLUMNS} FROM orders o"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY o.created_at DESC, o.id DESC LIMIT {arg(limit)}"
-        return [_order(r) for r in await self.conn.fetch(sql, *args)]
+    async def list_orders(self, flt: OrderFilter, limit: int, after: Cursor | None) -> tuple[list[Order], int]:
+        """Up to `limit` orders newest first, keyset-paginated on (created_at, id) so pages
+        stay stable while orders are being added; and how many match `flt` on all pages."""
+        async with search_planning(self.conn, flt):
+            total, table_rows = await self.conn.fetchrow(*count_query(flt))
+            first = search_first(flt, limit, total, table_rows)
+            rows = await self.conn.fetch(*list_query(flt, limit, after, matches_first=first))
+        return [_order(r) for r in rows], total
 
     async def list_changed(self, after: ChangeCursor | None, limit: int) -> list[dict]:
         """Orders as JSON, oldest change first, keyset on (updated_at, id) (orders_updated_idx):

@@ -139,7 +139,11 @@ async def place_at(service, pool, email: str, at: datetime, status: Status = Sta
 
 
 async def ids(service, flt: OrderFilter, limit: int = 100, after: Cursor | None = None) -> list[uuid.UUID]:
-    return [o.id for o in await service.list_orders(STAFF, flt, limit, after)]
+    return [o.id for o in (await service.list_orders(STAFF, flt, limit, after)).items]
+
+
+def statuses(*chosen: Status) -> frozenset[Status]:
+    return frozenset(chosen)
 
 
 async def test_each_filter(service, pool):
@@ -150,9 +154,10 @@ async def test_each_filter(service, pool):
     d = await place_at(service, pool, "dora@example.com", day + timedelta(days=3), Status.CANCELLED)
 
     assert await ids(service, OrderFilter()) == [d.id, c.id, b.id, a.id]
-    assert await ids(service, OrderFilter(status=Status.PAID)) == [c.id, b.id]
-    assert await ids(service, OrderFilter(status=Status.CANCELLED)) == [d.id]
-    assert await ids(service, OrderFilter(status=Status.SHIPPED)) == []
+    assert await ids(service, OrderFilter(statuses=statuses(Status.PAID))) == [c.id, b.id]
+    assert await ids(service, OrderFilter(statuses=statuses(Status.CANCELLED))) == [d.id]
+    assert await ids(service, OrderFilter(statuses=statuses(Status.SHIPPED))) == []
+    assert await ids(service, OrderFilter(statuses=statuses(Status.PAID, Status.CANCELLED))) == [d.id, c.id, b.id]
     # e-mail matches case-insensitively
     assert await ids(service, OrderFilter(email="ANNA@example.COM")) == [c.id, a.id]
     assert await ids(service, OrderFilter(email="nobody@example.com")) == []
@@ -166,9 +171,9 @@ async def test_each_filter(service, pool):
     warsaw = timezone(timedelta(hours=1))
     assert await ids(service, OrderFilter(created_from=(day + timedelta(days=2)).astimezone(warsaw))) == [d.id, c.id]
     # filters combine
-    assert await ids(service, OrderFilter(status=Status.PAID, email="anna@example.com")) == [c.id]
-    assert await ids(service, OrderFilter(status=Status.NEW, email="anna@example.com")) == [a.id]
-    assert await ids(service, OrderFilter(order_id=a.id, status=Status.PAID)) == []
+    assert await ids(service, OrderFilter(statuses=statuses(Status.PAID), email="anna@example.com")) == [c.id]
+    assert await ids(service, OrderFilter(statuses=statuses(Status.NEW), email="anna@example.com")) == [a.id]
+    assert await ids(service, OrderFilter(order_id=a.id, statuses=statuses(Status.PAID))) == []
     assert await ids(service, OrderFilter(email="anna@example.com", created_to=c.created_at)) == [a.id]
     # limit
     assert await ids(service, OrderFilter(), limit=2) == [d.id, c.id]
@@ -178,7 +183,7 @@ async def test_listed_orders_are_complete(service, pool):
     order, _ = await service.create(
         new_order(items=[{"sku": "A", "name": "A", "quantity": 2, "unit_price": "1.25"},
                          {"sku": "B", "name": "B", "quantity": 1, "unit_price": "3.00"}]), by="t")
-    [listed] = await service.list_orders(STAFF, OrderFilter(), 10, None)
+    [listed] = (await service.list_orders(STAFF, OrderFilter(), 10, None)).items
     assert listed == order == await service.get(order.id)
 
 
@@ -189,15 +194,13 @@ async def walk(service, flt: OrderFilter, limit: int, between=None) -> list[list
     """Every page, following cursors the way the HTTP layer makes and reads them."""
     pages, after = [], None
     while True:
-        page = await service.list_orders(STAFF, flt, limit + 1, after)
-        more = len(page) > limit
-        page = page[:limit]
-        pages.append([o.id for o in page])
+        page = await service.list_orders(STAFF, flt, limit, after)
+        pages.append([o.id for o in page.items])
         if between is not None:
             await between()
-        if not more:
+        if page.next_after is None:
             return pages
-        after = _decode_cursor(_encode_cursor(page[-1]))
+        after = _decode_cursor(_encode_cursor(page.next_after))
 
 
 @pytest.mark.parametrize(("count", "limit"), [(23, 5), (20, 5), (7, 1), (3, 10)])
@@ -234,7 +237,7 @@ async def test_orders_created_at_the_same_instant_are_paged_by_id(service, pool)
     pages = await walk(service, OrderFilter(), 2)
     seen = [i for page in pages for i in page]
     assert sorted(seen) == sorted(placed) and len(seen) == 9
-    rows = await service.list_orders(STAFF, OrderFilter(), 100, None)
+    rows = (await service.list_orders(STAFF, OrderFilter(), 100, None)).items
     assert [o.id for o in rows] == seen
     assert [(o.created_at, o.id) for o in rows] == sorted(((o.created_at, o.id) for o in rows), reverse=True)
 
@@ -556,8 +559,8 @@ async def test_a_customer_account_sees_lists_and_cancels_its_own_orders_only(ser
         await service.cancel(verified, gift.id, expected_version=None)
     assert await service.get(gift.id) == paid
     cancelled = await service.cancel(verified, own.id, expected_version=1)
-    assert (cancelled.status, (await service.history(STAFF, own.id))[-1].by) == (Status.CANCELLED, account.subject)
+    assert (cancelled.status, (await service.history(STAFF, own.id))[-1].by) == (Status.CANCELLED, "ADA@example.com")
 
 
 async def ids_for(service, user, flt: OrderFilter) -> list[uuid.UUID]:
-    return [o.id for o in await service.list_orders(user, flt, 100, None)]
+    return [o.id for o in (await service.list_orders(user, flt, 100, None)).items]

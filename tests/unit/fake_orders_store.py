@@ -48,11 +48,12 @@ class FakeOrders:
     async def get_order_by_number(self, number: str) -> Order | None:
         return next((o for o in self.t.orders.values() if o.number == number), None)
 
-    async def list_orders(self, flt: OrderFilter, limit: int, after: Cursor | None) -> list[Order]:
+    async def list_orders(self, flt: OrderFilter, limit: int, after: Cursor | None) -> tuple[list[Order], int]:
         found = [o for o in self.t.orders.values() if self._matches(o, flt)]
+        total = len(found)
         if after is not None:
             found = [o for o in found if (o.created_at, o.id) < (after.created_at, after.id)]
-        return sorted(found, key=lambda o: (o.created_at, o.id), reverse=True)[:limit]
+        return sorted(found, key=lambda o: (o.created_at, o.id), reverse=True)[:limit], total
 
     def _matches(self, order: Order, flt: OrderFilter) -> bool:
         email = order.customer.email.lower()
@@ -60,9 +61,11 @@ class FakeOrders:
             claimed = (order.id, flt.owner.account_id) in self.t.claims
             if not (claimed or (flt.owner.email is not None and flt.owner.email.lower() == email)):
                 return False
+        searched = (order.number, order.customer.email, order.customer.name)
         return (
-            (flt.status is None or order.status == flt.status)
+            (not flt.statuses or order.status in flt.statuses)
             and (flt.email is None or flt.email.lower() == email)
+            and (flt.q is None or any(flt.q.casefold() in text.casefold() for text in searched))
             and (flt.order_id is None or order.id == flt.order_id)
             and (flt.created_from is None or order.created_at >= flt.created_from)
             and (flt.created_to is None or order.created_at < flt.created_to)

@@ -145,7 +145,7 @@ def test_a_tampered_cursor_is_refused_or_names_another_position():
 # --- who may call what ---------------------------------------------------------------------
 
 CALLERS = {
-    "clerk": Principal("clerk", frozenset({"warehouse"}), session_id="s1"),
+    "clerk": Principal("clerk", frozenset({"warehouse"}), session_id="s1", email="clerk@shop.example"),
     "ada": Principal(str(uuid.uuid4()), frozenset({"customer"}), session_id="s2", email="ada@example.com",
                      email_verified=True),
     "bob": Principal(str(uuid.uuid4()), frozenset({"customer"}), session_id="s3", email="bob@example.com",
@@ -190,3 +190,86 @@ async def test_each_route_asks_for_the_caller_it_needs(http):
         assert (refused.status_code, refused.json()["type"]) == (403, "urn:orderflow:problem:forbidden")
         cancelled = await clerk.post(f"/orders/{order.id}/cancel", headers={"If-Match": '"2"'})
         assert (cancelled.status_code, cancelled.json()["status"], cancelled.headers["ETag"]) == (200, "cancelled", '"3"')
+
+
+# --- the orders list and the history as the admin panel reads them -----------------------
+
+
+async def test_the_list_takes_repeated_statuses_a_search_and_tells_the_total(http):
+    placed = [(await http.service.create(new_order(f"buyer{n}@example.com", name=f"Buyer Nowak{n}"), by="t"))[0]
+              for n in range(7)]
+    for order in placed[:3]:
+        await http.service.change_status(order.id, Status.PAID, by="t", expected_version=None)
+    await http.service.change_status(placed[3].id, Status.CANCELLED, by="t", expected_version=None)
+    async with http("clerk") as clerk:
+        both = (await clerk.get("/orders", params=[("status", "paid"), ("status", "cancelled")])).json()
+        assert [o["id"] for o in both["items"]] == [str(o.id) for o in reversed(placed[:4])]
+        assert (both["total"], both["next_cursor"]) == (4, None)
+        found = (await clerk.get("/orders", params={"q": "  NOWAK5 "})).json()
+        assert ([o["id"] for o in found["items"]], found["total"]) == ([str(placed[5].id)], 1)
+        pages, cursor = [], None
+        while True:
+            page = (await clerk.get("/orders", params={"q": "buyer", "status": ["new", "paid"], "limit": 2}
+                                    | ({"cursor": cursor} if cursor else {}))).json()
+            pages.append([o["id"] for o in page["items"]])
+            assert page["total"] == 6  # every page: all the matches, not the page's
+            if not (cursor := page["next_cursor"]):
+                break
+        assert pages == [[str(placed[6].id), str(placed[5].id)], [str(placed[4].id), str(placed[2].id)],
+                         [str(placed[1].id), str(placed[0].id)]]
+
+
+@pytest.mark.parametrize(
+    ("params", "where"),
+    [
+        ({"status": "lost"}, ["query", "status", 0]),
+        ([("status", "new"), ("status", "")], ["query", "status", 1]),
+        ([("status", "new")] * 8, ["query", "status"]),
+        ({"q": "x" * 101}, ["query", "q"]),
+        ({"q": "   "}, ["query", "q"]),
+        ({"q": ""}, ["query", "q"]),
+        ({"q": "ada\x00"}, ["query", "q"]),
+        ({"q": "line\nbreak"}, ["query", "q"]),
+        ({"created_from": "2026-03-02T00:00:00Z", "created_to": "2026-03-01T23:59:59Z"}, ["query", "created_from"]),
+        ({"limit": 0}, ["query", "limit"]),
+        ({"email": "not-an-email"}, ["query", "email"]),
+    ],
+    ids=["unknown-status", "empty-status", "too-many-statuses", "q-too-long", "q-blank", "q-empty", "q-nul",
+         "q-newline", "range-backwards", "limit-0", "bad-email"],
+)
+async def test_a_list_query_out_of_the_contract_is_a_422_problem(http, params, where):
+    async with http("clerk") as clerk:
+        response = await clerk.get("/orders", params=params)
+    assert (response.status_code, response.headers["content-type"]) == (422, "application/problem+json")
+    problem = response.json()
+    assert problem["type"] == "urn:orderflow:problem:validation-error"
+    assert where in [e["loc"] for e in problem["errors"]]
+
+
+async def test_q_at_its_longest_and_an_empty_date_range_are_fine(http):
+    async with http("clerk") as clerk:
+        longest = await clerk.get("/orders", params={"q": "%_\\" * 33 + "x"})
+        empty = await clerk.get("/orders", params={"created_from": "2026-03-01T00:00:00Z",
+                                                    "created_to": "2026-03-01T01:00:00+01:00"})
+    assert (longest.status_code, longest.json()) == (200, {"items": [], "next_cursor": None, "total": 0})
+    assert (empty.status_code, empty.json()["total"]) == (200, 0)
+
+
+async def test_the_history_names_the_staff_member_not_their_id(http):
+    async with http(None) as guest, http("clerk") as clerk:
+        placed = (await guest.post("/orders", json=new_order("ada@example.com").model_dump(mode="json"))).json()
+        await clerk.post(f"/orders/{placed['id']}/status", json={"status": "paid"}, headers={"If-Match": '"1"'})
+        history = (await clerk.get(f"/orders/{placed['id']}/history")).json()
+    assert [(h["status"], h["by"]) for h in history] == [("new", "customer"), ("paid", "clerk@shop.example")]
+    assert set(history[0]) == {"status", "at", "by"}
+
+
+def test_the_openapi_document_tells_the_list_and_its_errors():
+    operation = api.openapi()["paths"]["/"]["get"]
+    parameters = {p["name"]: p for p in operation["parameters"]}
+    assert set(parameters) == {"status", "email", "q", "created_from", "created_to", "limit", "cursor"}
+    assert parameters["status"]["schema"]["anyOf"][0]["type"] == "array"
+    assert parameters["q"]["schema"]["anyOf"][0]["maxLength"] == 100
+    assert {"400", "401", "403", "422", "500", "503"} <= set(operation["responses"])
+    page = api.openapi()["components"]["schemas"]["OrderPage"]
+    assert set(page["required"]) == {"items", "next_cursor", "total"}
