@@ -1,5 +1,5 @@
 """Helpers of every kind of test: bounded waits (one for plain code, one for the event
-loop) and a test's own Redis keys removed from the shared Redis."""
+loop), a test's own Redis keys removed from the shared Redis, and a Set-Cookie read."""
 
 import asyncio
 import time
@@ -32,6 +32,18 @@ async def wait_until(check: Callable[[], Awaitable[bool] | bool], *, timeout_s: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what or check}")
         await asyncio.sleep(0.05)
+
+
+def set_cookie(response, name: str) -> dict[str, str | bool]:
+    """The one Set-Cookie of `response` (an httpx answer) for cookie `name`: {"value": ...,
+    each attribute by its lower-case name: its value, or True for a flag such as HttpOnly}."""
+    [header] = [h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}=")]
+    first, *attributes = [part.strip() for part in header.split(";")]
+    cookie: dict[str, str | bool] = {"value": first.partition("=")[2].strip('"')}  # a cleared one is ""
+    for attribute in attributes:
+        key, has_value, value = attribute.partition("=")
+        cookie[key.lower()] = value if has_value else True
+    return cookie
 
 
 async def remove_redis_keys(redis_url: str, namespace: str) -> None:

@@ -5,6 +5,7 @@ and tells the service the scheme and the host:port the client asked for."""
 import httpx
 import pytest
 
+from tests import support
 from tests.e2e.support import place_order, register
 from tests.factories import PASSWORD, unique_email
 
@@ -21,15 +22,8 @@ def browser(stack):
         yield client
 
 
-def set_cookie(response: httpx.Response) -> dict[str, str | bool]:
-    """The orderflow_refresh Set-Cookie: {"value": ..., attribute (lower case): value or True}."""
-    [header] = [h for h in response.headers.get_list("set-cookie") if h.startswith(f"{COOKIE}=")]
-    first, *attributes = [part.strip() for part in header.split(";")]
-    cookie: dict[str, str | bool] = {"value": first.partition("=")[2].strip('"')}
-    for attribute in attributes:
-        name, has_value, value = attribute.partition("=")
-        cookie[name.lower()] = value if has_value else True
-    return cookie
+def set_cookie(response) -> dict[str, str | bool]:
+    return support.set_cookie(response, COOKIE)
 
 
 def bearer(answer: httpx.Response) -> dict:

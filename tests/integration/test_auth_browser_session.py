@@ -5,6 +5,7 @@ that ends the session, the CSRF guard, and POST /auth/login's answers and lockou
 
 import pytest
 
+from tests import support
 from tests.factories import PASSWORD, new_order, unique_email
 from tests.integration.accounts_support import bearer, world  # noqa: F401 (fixture)
 
@@ -13,14 +14,7 @@ REFRESH_TTL_S = 30 * 24 * 3600  # AuthSettings.refresh_token_ttl_s
 
 
 def set_cookie(response) -> dict[str, str | bool]:
-    """The orderflow_refresh Set-Cookie of `response`: {"value": ..., attribute (lower case): value or True}."""
-    [header] = [h for h in response.headers.get_list("set-cookie") if h.startswith("orderflow_refresh=")]
-    first, *attributes = [part.strip() for part in header.split(";")]
-    cookie: dict[str, str | bool] = {"value": first.partition("=")[2].strip('"')}  # a cleared one is ""
-    for attribute in attributes:
-        name, has_value, value = attribute.partition("=")
-        cookie[name.lower()] = value if has_value else True
-    return cookie
+    return support.set_cookie(response, "orderflow_refresh")
 
 
 def with_cookie(value: str, **headers: str) -> dict:
