@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # Orderflow's one image: the Ray head and workers (all four Serve applications), the
-# migrations (`orderflow migrate`) and the nginx gateway, each chosen by its command
-# (compose.yaml, k8s/, README "Deploy").
+# migrations (`orderflow migrate`) and the nginx gateway with the web clients, each chosen by
+# its command (compose.yaml, k8s/, README "Deploy").
 #
 # Base: python:3.11-slim-bookworm with the pinned wheels of constraints.txt, rather than
 # rayproject/ray:2.60.0-py311. The tests run on exactly these versions (Python 3.11, Ray
@@ -9,6 +9,15 @@
 # rayproject/ray brings conda, a second Python and libraries the services never load, at
 # several times the size. Ray is the same either way: the wheel the Ray image installs too.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+# The web clients (web/dist), built from the lockfile as `make web` builds them; only dist/
+# leaves this stage: no Node.js at run time.
+FROM node:22-bookworm-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web ./
+RUN npm run build
 
 FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_NO_CACHE_DIR=1 \
@@ -44,6 +53,7 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
         /opt/venv/bin/haproxy-real
 # stack.py finds the template beside the installed `deployments` package (ROOT/gateway).
 COPY gateway/nginx.conf.template /opt/venv/lib/python3.11/site-packages/gateway/nginx.conf.template
+COPY --from=web /web/dist /usr/share/orderflow/web
 COPY --chmod=755 deployments/ray-head.sh /usr/local/bin/orderflow-ray-head
 # Serve's throughput mode (HAProxy ingress) as under `make run`, started through
 # deployments.haproxy_launcher, which binds HAProxy's stats and exporter to 127.0.0.1 and
@@ -57,6 +67,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     ORDERFLOW_RUN_DIR=/run/orderflow \
     ORDERFLOW_GATEWAY_HOST=0.0.0.0 \
     ORDERFLOW_GATEWAY_PORT=8080 \
+    ORDERFLOW_GATEWAY_TLS_PORT= \
+    ORDERFLOW_WEB_ROOT=/usr/share/orderflow/web \
     RAY_SERVE_ENABLE_HA_PROXY=1 \
     RAY_SERVE_THROUGHPUT_OPTIMIZED=1 \
     RAY_SERVE_HAPROXY_BINARY_PATH=/usr/local/bin/orderflow-haproxy

@@ -131,6 +131,7 @@ def start_stack(name: str, world: BenchWorld, *, throughput_mode: bool = True) -
         "ORDERFLOW_RUN_DIR": str(run_dir),
         "ORDERFLOW_SERVE_PORT": str(settings.serve_port),
         "ORDERFLOW_GATEWAY_PORT": str(settings.gateway_port),
+        "ORDERFLOW_GATEWAY_TLS_PORT": "",  # the benchmarks go over plain HTTP
         "ORDERFLOW_THROUGHPUT_MODE": "1" if throughput_mode else "0",
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
         "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),

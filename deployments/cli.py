@@ -103,7 +103,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         auth = os.environ | environments["auth"]  # what the auth replicas read
         print(
             f"\n  API gateway     {stack.gateway_url}\n"
-            f"  Orders API      {stack.gateway_url}/orders   (docs: {stack.gateway_url}/orders/docs)\n"
+            + (f"  TLS (dev cert)  {stack.gateway_tls_url}   (certificate: {stack.run_dir}/tls/gateway-dev.crt)\n"
+               if stack.gateway_tls_url else "")
+            + (f"  Web clients     {stack.gateway_url}/ (customer page), {stack.gateway_url}/admin/ (admin panel)\n"
+               if stack.web_built else "  Web clients     not built: run `make web` (until then / and /admin/ answer 503)\n")
+            + f"  Orders API      {stack.gateway_url}/orders   (docs: {stack.gateway_url}/orders/docs)\n"
             f"  Auth API        {stack.gateway_url}/auth     (docs: {stack.gateway_url}/auth/docs)\n"
             f"  Notifications   {stack.gateway_url}/notifications (agents: orderflow-agent --server {stack.gateway_url})\n"
             f"  Analytics       {stack.gateway_url}/analytics/stats, reports in {environments['analytics']['REPORTS_DIR']}\n"

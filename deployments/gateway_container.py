@@ -2,8 +2,10 @@
 `orderflow run` uses (deployments.stack.render_nginx_config), then exec nginx in the
 foreground. Where it listens and where Serve is come from the same settings as a local run:
 ORDERFLOW_GATEWAY_HOST/PORT, ORDERFLOW_SERVE_HOST/PORT, ORDERFLOW_RUN_DIR (pid file, temp
-files). The access log goes to stdout and the error log to stderr, where the container
-runtime collects them."""
+files); the web clients from ORDERFLOW_WEB_ROOT (the image's build of web/). The image sets
+ORDERFLOW_GATEWAY_TLS_PORT empty: TLS ends at the load balancer or ingress in front of it.
+The access log goes to stdout and the error log to stderr, where the container runtime
+collects them."""
 
 import os
 from pathlib import Path

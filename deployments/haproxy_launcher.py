@@ -11,6 +11,9 @@ have, and offers no setting for it:
 - the admin socket has `mode 666 level admin` (any local user could disable backends): 600;
 - HAProxy's own errors (400 for a request it cannot parse, 408, 5xx, the 404 of a path no
   application serves) are text/plain: they become problem+json like every other error;
+- a replica's request timeout (request_timeout_s) is a text/plain 408 from Serve: it becomes
+  the 504 problem the gateway answers for its own timeout (the gateway's nginx cannot take an
+  upstream 408 over: it closes the client's connection instead);
 - an X-Request-ID with a non-UTF-8 byte made Serve's replica answer 500 text/plain before
   the app saw the request: only a sane id (the gateway's rule) is passed on.
 """
@@ -47,6 +50,9 @@ _REQUEST_ID_RULES = (
     "    http-request del-header x-request-id if { req.fhdr_cnt(x-request-id) gt 1 }\n"
     "    http-request del-header x-request-id if { req.fhdr(x-request-id) -m found } !orderflow_sane_request_id\n"
 )
+_TIMEOUT_MARK = "orderflow_serve_timeout"
+_TIMEOUT_DETAIL = ("The service did not answer in time. The request may still have taken effect: read the current "
+                   "state (or repeat a create with the same Idempotency-Key) before trying a change again.")
 _NOT_ROUTED = re.compile(r"^(\s*http-request return status 404 )content-type text/plain .*$", re.MULTILINE)
 
 
@@ -97,12 +103,24 @@ def harden(config: str, error_pages: dict[int, Path]) -> str:
     if not defaults:
         raise ValueError("HAProxy config has no 'defaults' section; refusing to start it")
     if "orderflow_sane_request_id" not in config:
-        config, frontends = _HTTP_FRONTEND.subn(lambda m: m.group(0) + _REQUEST_ID_RULES, config, count=1)
+        config, frontends = _HTTP_FRONTEND.subn(lambda m: m.group(0) + _REQUEST_ID_RULES + _timeout_rule(), config,
+                                                count=1)
         if not frontends:
             raise ValueError("HAProxy config has no 'frontend http_frontend' with a bind; refusing to start it")
     body = problem_body(404, "Not Found", "No service is routed at this path.")
     config = _NOT_ROUTED.sub(rf"\g<1>content-type {PROBLEM_JSON} string '{body}'", config)
     return config
+
+
+def _timeout_rule() -> str:
+    body = problem_body(504, "Gateway Timeout", _TIMEOUT_DETAIL).replace('"urn:orderflow:problem:http-504"',
+                                                                        '"urn:orderflow:problem:gateway-timeout"')
+    return (
+        "    # Orderflow: Serve's request timeout (a text/plain 408) is the 504 problem.\n"
+        f"    acl {_TIMEOUT_MARK} status 408\n"
+        f"    http-response return status 504 content-type {PROBLEM_JSON} string '{body}' "
+        f"if {_TIMEOUT_MARK} !{{ res.hdr(content-type) -m beg {PROBLEM_JSON} }}\n"
+    )
 
 
 def _config_path(args: list[str]) -> Path | None:

@@ -135,6 +135,8 @@ def stack_ports(stack: StackSettings) -> dict[str, tuple[str, int]]:
         "ORDERFLOW_GATEWAY_PORT": (stack.gateway_host, stack.gateway_port),
         "ORDERFLOW_SERVE_PORT": (stack.serve_host, stack.serve_port),
     }
+    if stack.gateway_tls_port:
+        ports["ORDERFLOW_GATEWAY_TLS_PORT"] = (stack.gateway_host, stack.gateway_tls_port)
     if not os.environ.get("AUTH_SMTP_HOST"):  # else no local mail sink is started
         ports["ORDERFLOW_MAIL_SINK_PORT"] = (stack.serve_host, stack.mail_sink_port)
     if stack.throughput_mode:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.auth.keys import generate_key_file
@@ -31,6 +31,7 @@ from actors.notification.settings import NotificationSettings
 from actors.orders.domain import NewOrder, Status
 from actors.orders.service import OrdersService
 from actors.orders.settings import MIGRATIONS, OrdersSettings
+from deployments.dev_tls import dev_certificate
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE_CONFIG = Path(__file__).resolve().parent / "serve_config.yaml"
@@ -47,6 +48,11 @@ class StackSettings(BaseSettings):
     serve_port: int = 8000
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8088
+    # The gateway's TLS port, with a development certificate made into run_dir/tls; set it
+    # empty for none (the image does: TLS ends at the load balancer or ingress there).
+    gateway_tls_port: int | None = Field(8443, gt=0, lt=65536)
+    # The built web clients (`make web`) the gateway serves at / and /admin/.
+    web_root: Path = ROOT / "web" / "dist"
     # Ray Serve's throughput mode (HAProxy ingress, direct replica data plane): 4x the
     # requests/s of the default proxy in bench/orders_throughput.py, and the whole test
     # suite passes with it. ORDERFLOW_THROUGHPUT_MODE=0 falls back to the Python proxy.
@@ -64,10 +70,23 @@ class StackSettings(BaseSettings):
 
     @property
     def gateway_url(self) -> str:
+    @field_validator("gateway_tls_port", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value):
+        return None if value == "" else value
+
         return f"http://{self.gateway_host}:{self.gateway_port}"
 
     @property
     def pid_file(self) -> Path:
+    @property
+    def gateway_tls_url(self) -> str | None:
+        return f"https://{self.gateway_host}:{self.gateway_tls_port}" if self.gateway_tls_port else None
+
+    @property
+    def web_built(self) -> bool:
+        return (self.web_root / "index.html").is_file() and (self.web_root / "admin" / "index.html").is_file()
+
         return self.run_dir / "orderflow.pid"
 
     @property
@@ -446,9 +465,17 @@ def find_nginx(binary: str, path: str | None = None) -> str | None:
 
 
 def start_nginx(stack: StackSettings) -> subprocess.Popen:
+    tls = ""
+    if stack.gateway_tls_port:
+        certificate, key = dev_certificate(stack.run_dir / "tls", stack.gateway_host)
+        tls = (f"listen {stack.gateway_host}:{stack.gateway_tls_port} ssl;\n"
+               f'        ssl_certificate "{certificate.resolve()}";\n'
+               f'        ssl_certificate_key "{key.resolve()}";')
     binary = find_nginx(stack.nginx_binary)
     if binary is None:
         raise StackError("nginx is not installed (Debian: `apt-get install nginx`); it is the API gateway.")
+        "TLS": tls,
+        "WEB_ROOT": str(stack.web_root.resolve()),
     if _port_taken(stack.gateway_host, stack.gateway_port):
         raise StackError(f"Port {stack.gateway_port} is taken; set ORDERFLOW_GATEWAY_PORT to a free one.")
     config = render_nginx_config(stack)
@@ -471,6 +498,9 @@ def stop_process(process: subprocess.Popen, timeout_s: float = 10) -> None:
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A free port for a second stack (tests, benchmarks): taken from 20000-29999, below
+    if stack.gateway_tls_port and _port_taken(stack.gateway_host, stack.gateway_tls_port):
+        raise StackError(f"Port {stack.gateway_tls_port} is taken; set ORDERFLOW_GATEWAY_TLS_PORT to a free one "
+                         "(or empty: no TLS port).")
     the kernel's ephemeral range and Ray Serve's direct-ingress ranges (30000+, 40000+),
     so Ray's own processes cannot grab it between now and when the stack binds it."""
     while True:

@@ -3,10 +3,13 @@ kubernetes-validate from the dev extras, docker-compose from deployments/system-
 kubectl from the machine). A missing tool fails the test that needs it, naming how to
 install it; nothing is skipped."""
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -68,3 +71,29 @@ def assert_services_accept(monkeypatch, environment: dict[str, str]):
         monkeypatch.setenv(name, value)
     settings = load_settings()  # BadSettings names any value a service would refuse
     SigningKeys.from_settings(settings.auth)
+
+
+@contextlib.contextmanager
+def container_gateway(stack) -> Iterator[subprocess.Popen]:
+    """nginx with the configuration the gateway container renders for `stack`
+    (deployments.gateway_container), answering its health check; stopped at the end."""
+    from deployments import gateway_container, healthcheck
+    from deployments.stack import find_nginx
+    from tests.support import wait_for
+
+    nginx = find_nginx("nginx")
+    assert nginx, "nginx is not installed (deployments/system-packages.sh installs it)"
+    config = gateway_container.render(stack)
+    process = subprocess.Popen([nginx, "-e", "stderr", "-c", str(config)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        def answers() -> bool:
+            assert process.poll() is None, process.stderr.read()
+            return healthcheck.failure(f"{stack.gateway_url}/gateway/health", timeout_s=1) is None
+
+        wait_for(answers, "the gateway container's nginx to answer its health check", timeout_s=10)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGQUIT)
+            process.wait(10)

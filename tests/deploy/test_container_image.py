@@ -5,15 +5,13 @@ renders) plus the health check the image's HEALTHCHECK runs."""
 
 import re
 import signal
-import subprocess
 
 import httpx
 import pytest
 
-from deployments import gateway_container, healthcheck
-from deployments.stack import ROOT, StackSettings, find_nginx, free_port
-from tests.deploy.support import run, tool
-from tests.support import wait_for
+from deployments import healthcheck
+from deployments.stack import ROOT, StackSettings, free_port
+from tests.deploy.support import container_gateway, run, tool
 
 DOCKERFILE = ROOT / "Dockerfile"
 
@@ -55,25 +53,11 @@ def test_the_ray_head_script_is_valid_shell():
 def gateway(tmp_path):
     """nginx with the configuration the gateway container renders (deployments.gateway_container),
     in front of a Serve port where nothing listens."""
-    nginx = find_nginx("nginx")
-    assert nginx, "nginx is not installed (deployments/system-packages.sh installs it)"
     stack = StackSettings(run_dir=tmp_path / "run", gateway_host="127.0.0.1", gateway_port=free_port(),
-                          serve_host="127.0.0.1", serve_port=free_port())
-    config = gateway_container.render(stack)
-    assert (stack.run_dir / "nginx-error.log").readlink().as_posix() == "/dev/stderr"
-    process = subprocess.Popen([nginx, "-e", "stderr", "-c", str(config)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    url = stack.gateway_url
-    try:
-        def answers() -> bool:
-            assert process.poll() is None, process.stderr.read()
-            return healthcheck.failure(f"{url}/gateway/health", timeout_s=1) is None
-
-        wait_for(answers, "the gateway container's nginx to answer its health check", timeout_s=10)
-        yield url, process
-    finally:
-        process.send_signal(signal.SIGQUIT)
-        process.wait(10)
+                          gateway_tls_port=None, serve_host="127.0.0.1", serve_port=free_port())
+    with container_gateway(stack) as process:
+        assert (stack.run_dir / "nginx-error.log").readlink().as_posix() == "/dev/stderr"
+        yield stack.gateway_url, process
 
 
 def test_the_gateway_container_config_serves_and_logs_to_stdout(gateway):

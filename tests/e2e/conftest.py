@@ -37,7 +37,7 @@ class Stack:
         self.redis_namespace = f"orderflow_e2e_{suffix}"
         self.amqp_url = "amqp://guest:guest@127.0.0.1:5672/"
         self.settings = StackSettings(
-            run_dir=tmp / "run", serve_port=free_port(), gateway_port=free_port()
+            run_dir=tmp / "run", serve_port=free_port(), gateway_port=free_port(), gateway_tls_port=free_port()
         )
         self.env = {
             **os.environ,
@@ -58,6 +58,7 @@ class Stack:
             "ORDERFLOW_RUN_DIR": str(self.settings.run_dir),
             "ORDERFLOW_SERVE_PORT": str(self.settings.serve_port),
             "ORDERFLOW_GATEWAY_PORT": str(self.settings.gateway_port),
+            "ORDERFLOW_GATEWAY_TLS_PORT": str(self.settings.gateway_tls_port),
             # The development mail sink `orderflow run` starts (a `make run` may hold 8025).
             "ORDERFLOW_MAIL_SINK_PORT": str(free_port()),
             # HAProxy's own listeners, fixed by default: a `make run` may hold those.

@@ -1,5 +1,6 @@
 """The launcher's rewrite of the configuration Ray Serve's own template generates."""
 
+import json
 import subprocess
 import sys
 
@@ -55,3 +56,15 @@ def test_the_launcher_hardens_in_place_and_runs_the_real_binary_with_the_same_ar
     version = subprocess.run([sys.executable, "-m", "deployments.haproxy_launcher", get_haproxy_binary(), "-v"],
                              capture_output=True, text=True)
     assert version.returncode == 0 and "HAProxy version" in version.stdout
+
+
+def test_serves_request_timeout_becomes_the_504_problem(tmp_path):
+    hardened = harden(serve_generated_config(tmp_path), write_error_pages(tmp_path))
+    frontend = hardened.split("frontend http_frontend", 1)[1].split("\nbackend ", 1)[0]
+    [rule] = [line.strip() for line in frontend.splitlines() if line.strip().startswith("http-response return")]
+    body = json.loads(rule.split("string '", 1)[1].split("'", 1)[0])
+    assert rule.startswith("http-response return status 504 content-type application/problem+json ")
+    assert body["status"] == 504 and body["type"] == "urn:orderflow:problem:gateway-timeout"
+    # Only Serve's text/plain 408: one that is a problem already passes unchanged.
+    assert rule.endswith("if orderflow_serve_timeout !{ res.hdr(content-type) -m beg application/problem+json }")
+    assert "acl orderflow_serve_timeout status 408" in frontend
