@@ -62,13 +62,11 @@ document.addEventListener("keydown", (event) => {
 });
 
 function receive(notification: Notification): void {
-  const shownHere = page?.onLive?.(notification) === true;
-  if (!shownHere) {
-    unseen.unshift(notification);
-    unseen.splice(50);
-    paintLive();
-  }
+  unseen.unshift(notification);
+  unseen.splice(50);
+  paintLive();
   announce(notification.title);
+  page?.onLive?.(notification);
 }
 
 function paintLive(): void {
@@ -223,7 +221,6 @@ function adminOnly(main: HTMLElement): Page {
 /** Render what the address asks for, as the session allows. */
 async function show({ focus = false } = {}): Promise<void> {
   const mine = ++generation;
-  panelOpen = false;
   page?.dispose?.();
   page = null;
   const route = parse(location.pathname);

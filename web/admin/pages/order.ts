@@ -207,15 +207,13 @@ export function orderPage(context: PageContext, orderId: string): Page {
 
   return {
     onLive(notification: Notification) {
-      if (notification.order_id !== orderId) return false;
-      if (busy) return true;
+      if (notification.order_id !== orderId || busy) return;
       // Our own change comes back as a notification too: only a newer version is news.
       void (async () => {
         const before = order?.version;
         await load();
         if (order && before !== undefined && order.version !== before) announce(t("order.live_reloaded"));
       })();
-      return true;
     },
     dispose() {
       loading?.abort();
