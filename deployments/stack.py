@@ -68,17 +68,15 @@ class StackSettings(BaseSettings):
     def serve_url(self) -> str:
         return f"http://{self.serve_host}:{self.serve_port}"
 
-    @property
-    def gateway_url(self) -> str:
     @field_validator("gateway_tls_port", mode="before")
     @classmethod
     def _empty_is_none(cls, value):
         return None if value == "" else value
 
+    @property
+    def gateway_url(self) -> str:
         return f"http://{self.gateway_host}:{self.gateway_port}"
 
-    @property
-    def pid_file(self) -> Path:
     @property
     def gateway_tls_url(self) -> str | None:
         return f"https://{self.gateway_host}:{self.gateway_tls_port}" if self.gateway_tls_port else None
@@ -87,6 +85,8 @@ class StackSettings(BaseSettings):
     def web_built(self) -> bool:
         return (self.web_root / "index.html").is_file() and (self.web_root / "admin" / "index.html").is_file()
 
+    @property
+    def pid_file(self) -> Path:
         return self.run_dir / "orderflow.pid"
 
     @property
@@ -445,9 +445,17 @@ def wait_ready(url: str, timeout_s: float, *, check_failed: Callable[[], str | N
 def render_nginx_config(stack: StackSettings, access_log: str | None = None) -> Path:
     stack.run_dir.mkdir(parents=True, exist_ok=True)
     text = NGINX_TEMPLATE.read_text()
+    tls = ""
+    if stack.gateway_tls_port:
+        certificate, key = dev_certificate(stack.run_dir / "tls", stack.gateway_host)
+        tls = (f"listen {stack.gateway_host}:{stack.gateway_tls_port} ssl;\n"
+               f'        ssl_certificate "{certificate.resolve()}";\n'
+               f'        ssl_certificate_key "{key.resolve()}";')
     for name, value in {
         "RUN_DIR": str(stack.run_dir.resolve()),
         "LISTEN": f"{stack.gateway_host}:{stack.gateway_port}",
+        "TLS": tls,
+        "WEB_ROOT": str(stack.web_root.resolve()),
         "SERVE_ADDR": f"{stack.serve_host}:{stack.serve_port}",
         "ACCESS_LOG": access_log or f"{stack.run_dir.resolve()}/nginx-access.log json",
     }.items():
@@ -465,19 +473,14 @@ def find_nginx(binary: str, path: str | None = None) -> str | None:
 
 
 def start_nginx(stack: StackSettings) -> subprocess.Popen:
-    tls = ""
-    if stack.gateway_tls_port:
-        certificate, key = dev_certificate(stack.run_dir / "tls", stack.gateway_host)
-        tls = (f"listen {stack.gateway_host}:{stack.gateway_tls_port} ssl;\n"
-               f'        ssl_certificate "{certificate.resolve()}";\n'
-               f'        ssl_certificate_key "{key.resolve()}";')
     binary = find_nginx(stack.nginx_binary)
     if binary is None:
         raise StackError("nginx is not installed (Debian: `apt-get install nginx`); it is the API gateway.")
-        "TLS": tls,
-        "WEB_ROOT": str(stack.web_root.resolve()),
     if _port_taken(stack.gateway_host, stack.gateway_port):
         raise StackError(f"Port {stack.gateway_port} is taken; set ORDERFLOW_GATEWAY_PORT to a free one.")
+    if stack.gateway_tls_port and _port_taken(stack.gateway_host, stack.gateway_tls_port):
+        raise StackError(f"Port {stack.gateway_tls_port} is taken; set ORDERFLOW_GATEWAY_TLS_PORT to a free one "
+                         "(or empty: no TLS port).")
     config = render_nginx_config(stack)
     check = subprocess.run([binary, "-t", "-q", "-c", str(config)], capture_output=True, text=True)
     if check.returncode != 0:
@@ -498,9 +501,6 @@ def stop_process(process: subprocess.Popen, timeout_s: float = 10) -> None:
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A free port for a second stack (tests, benchmarks): taken from 20000-29999, below
-    if stack.gateway_tls_port and _port_taken(stack.gateway_host, stack.gateway_tls_port):
-        raise StackError(f"Port {stack.gateway_tls_port} is taken; set ORDERFLOW_GATEWAY_TLS_PORT to a free one "
-                         "(or empty: no TLS port).")
     the kernel's ephemeral range and Ray Serve's direct-ingress ranges (30000+, 40000+),
     so Ray's own processes cannot grab it between now and when the stack binds it."""
     while True:
