@@ -9,6 +9,7 @@ last one shown" is enough for never twice and never a gap: the catch-up read aft
 import asyncio
 import json
 import time
+from contextlib import nullcontext
 from typing import Protocol
 
 import httpx
@@ -18,6 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from actors.common.contracts import CloseCode
 from actors.common.logging import get_logger
 from actors.common.retry import Backoff
+from actors.common.tracing import SpanKind, continued
 from agent.api import Credentials, LoginRequired, NotAllowed, NotificationsApi, ServerError
 from agent.desktop import Alert
 from agent.settings import AgentSettings
@@ -132,6 +134,13 @@ class Agent:
         notification_id = int(item["id"])
         if self.last_id is not None and notification_id <= self.last_id:
             return
+        # The order's trace (from the gateway on): its id goes into this log line.
+        traceparent = item.get("traceparent")
+        with continued(traceparent, "show notification", kind=SpanKind.CONSUMER) if traceparent else nullcontext():
+            await self._show(item, notification_id, received_at)
+        self._remember(notification_id)
+
+    async def _show(self, item: dict, notification_id: int, received_at: float) -> None:
         accepted_at = await self.alerts.show(
             Alert(title=item["title"], message=item["message"], url=item["url"],
                   urgency=item.get("urgency", "normal"))
@@ -144,7 +153,6 @@ class Agent:
                    "status": item.get("status"), "kind": item.get("kind"), "url": item["url"],
                    "shown": accepted_at is not None, "received_at": received_at, "dbus_at": accepted_at},
         )
-        self._remember(notification_id)
 
     def _remember(self, notification_id: int) -> None:
         self.last_id = notification_id

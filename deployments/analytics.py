@@ -16,7 +16,6 @@ from actors.analytics.periods import ReportPeriod, report_window
 from actors.analytics.reports import ReportInfo
 from actors.analytics.service import AnalyticsService
 from actors.analytics.settings import AnalyticsSettings
-from actors.common.logging import configure_logging
 from actors.common.redis import create_redis
 from actors.common.timestamps import Day
 from deployments.http import (
@@ -26,6 +25,7 @@ from deployments.http import (
     app_state,
     create_service_api,
     create_verifier,
+    observe_replica,
     readiness,
 )
 
@@ -47,7 +47,7 @@ class ServeOrderSource:
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = AnalyticsSettings()
-    configure_logging("analytics", settings.log_level)
+    observe_replica("analytics", settings.log_level)
     redis = create_redis(settings.redis_url)
     # The frame's snapshot is one large value: it gets a client with a longer timeout.
     snapshot_redis = create_redis(settings.redis_url, timeout_s=settings.snapshot_timeout_s)

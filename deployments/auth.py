@@ -39,7 +39,6 @@ from actors.auth.service import AuthService
 from actors.auth.settings import MIGRATIONS, AuthSettings
 from actors.common.db import create_pool, migrate
 from actors.common.errors import NotFound, Unauthorized
-from actors.common.logging import configure_logging
 from actors.common.redis import create_redis
 from actors.common.security import RedisSessionCheck, TokenVerifier
 from deployments.http import (
@@ -48,6 +47,7 @@ from deployments.http import (
     SignedInUser,
     app_state,
     create_service_api,
+    observe_replica,
     problem_response,
     readiness,
 )
@@ -72,7 +72,7 @@ async def claim_order_through_serve(orders_app: str, number: str, email: str,
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = AuthSettings()
-    configure_logging("auth", settings.log_level)
+    observe_replica("auth", settings.log_level)
     keys = SigningKeys.from_settings(settings)
     await migrate(settings.database_url, MIGRATIONS)
     pool = await create_pool(settings.database_url, max_size=settings.db_pool_size,

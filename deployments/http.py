@@ -35,7 +35,7 @@ from actors.common.errors import (
     Unauthorized,
     Unprocessable,
 )
-from actors.common.logging import get_logger, order_id_var, request_id_var
+from actors.common.logging import configure_logging, get_logger, order_id_var, request_id_var
 from actors.common.metrics import exposition, observe_request
 from actors.common.security import (
     GUEST,
@@ -50,6 +50,7 @@ from actors.common.security import (
     require_signed_in,
 )
 from actors.common.settings import CommonSettings
+from actors.common.tracing import SpanKind, configure_tracing, continued
 from deployments.openapi import PROBLEM_JSON, openapi_with_errors
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -160,8 +161,26 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(Problem("Something went wrong on our side; it has been logged."), request)
 
 
+def replica_name() -> str | None:
+    """This Serve replica's id (None outside a replica)."""
+    from ray import serve
+
+    try:
+        return serve.get_replica_context().replica_tag
+    except Exception:  # RayServeException: not running in a replica
+        return None
+
+
+def observe_replica(service: str, log_level: str) -> None:
+    """A replica's JSON logs (with its id) and, when an OTLP endpoint is set, its spans."""
+    replica = replica_name()
+    configure_logging(service, log_level, replica=replica)
+    configure_tracing(service, replica)
+
+
 class RequestContext:
-    """Pure ASGI middleware: request id in and out, HEAD as GET without the body, OPTIONS,
+    """Pure ASGI middleware: request id in and out, the caller's trace continued (W3C
+    `traceparent`, a new trace without one), HEAD as GET without the body, OPTIONS,
     `/<prefix>/` as the root route, body-size limit, metrics."""
 
     def __init__(self, app: ASGIApp, service: str, max_body: int = MAX_BODY_BYTES):
@@ -180,41 +199,46 @@ class RequestContext:
         oid_token = order_id_var.set(None)
         started = time.perf_counter()
         status = 500
+        with continued(headers.get(b"traceparent"), scope["method"], kind=SpanKind.SERVER,
+                       tracestate=headers.get(b"tracestate")) as span:
+            is_head = scope["method"] == "HEAD"
+            if is_head:  # answered as the GET it asks about, without the body
+                scope = {**scope, "method": "GET"}
+            root = scope.get("root_path", "")
+            if root and scope["path"] == f"{root}/":  # `/orders/` is the root route, as `/orders` is
+                scope = {**scope, "path": root, "raw_path": root.encode()}
 
-        is_head = scope["method"] == "HEAD"
-        if is_head:  # answered as the GET it asks about, without the body
-            scope = {**scope, "method": "GET"}
-        root = scope.get("root_path", "")
-        if root and scope["path"] == f"{root}/":  # `/orders/` is the root route, as `/orders` is
-            scope = {**scope, "path": root, "raw_path": root.encode()}
+            async def send_with_id(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    message.setdefault("headers", [])
+                    message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("ascii"))]
+                elif is_head and message["type"] == "http.response.body":
+                    message = {**message, "body": b""}
+                await send(message)
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode("ascii"))]
-            elif is_head and message["type"] == "http.response.body":
-                message = {**message, "body": b""}
-            await send(message)
-
-        try:
-            too_large, receive = await self._limit_body(headers, receive)
-            if scope["method"] == "OPTIONS" and (allowed := allowed_methods(scope)):
-                await _options_answer(scope, headers, allowed)(scope, receive, send_with_id)
-            elif too_large:
-                request = Request(scope)
-                await problem_response(
-                    PayloadTooLarge(f"The request body is larger than {self.max_body} bytes."), request
-                )(scope, receive, send_with_id)
-            else:
-                await self.app(scope, receive, send_with_id)
-        finally:
-            # The route's template (set by the router), never the raw path: ids would explode the labels.
-            route = getattr(scope.get("route"), "path", "unmatched")
-            observe_request(self.service, scope["method"], route, status, started)
-            request_id_var.reset(rid_token)
-            order_id_var.reset(oid_token)
+            try:
+                too_large, receive = await self._limit_body(headers, receive)
+                if scope["method"] == "OPTIONS" and (allowed := allowed_methods(scope)):
+                    await _options_answer(scope, headers, allowed)(scope, receive, send_with_id)
+                elif too_large:
+                    request = Request(scope)
+                    await problem_response(
+                        PayloadTooLarge(f"The request body is larger than {self.max_body} bytes."), request
+                    )(scope, receive, send_with_id)
+                else:
+                    await self.app(scope, receive, send_with_id)
+            finally:
+                # The route's template (set by the router), never the raw path: ids would explode the labels.
+                route = getattr(scope.get("route"), "path", "unmatched")
+                observe_request(self.service, scope["method"], route, status, started)
+                if span.is_recording():
+                    span.update_name(f"{scope['method']} {scope.get('root_path', '')}{route}")
+                    span.set_attribute("http.response.status_code", status)
+                    span.set_attribute("orderflow.request_id", request_id)
+                request_id_var.reset(rid_token)
+                order_id_var.reset(oid_token)
 
     async def _limit_body(self, headers: dict, receive: Receive) -> tuple[bool, Receive]:
         length = headers.get(b"content-length")

@@ -19,7 +19,6 @@ from ray.serve import Application
 
 from actors.common.db import create_pool, migrate
 from actors.common.events import OrderEvent
-from actors.common.logging import configure_logging
 from actors.common.redis import create_redis
 from actors.common.security import TokenVerifier
 from actors.notification.consumer import EventConsumer
@@ -36,6 +35,7 @@ from deployments.http import (
     bearer_token,
     create_service_api,
     create_verifier,
+    observe_replica,
     readiness,
 )
 from deployments.openapi import json_body, problems
@@ -54,7 +54,7 @@ def create_api(settings: NotificationSettings | None = None,
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
         config = settings or NotificationSettings()
-        configure_logging("notification", config.log_level)
+        observe_replica("notification", config.log_level)
         await migrate(config.database_url, MIGRATIONS)
         pool = await create_pool(config.database_url, max_size=config.db_pool_size,
                                  timeout_s=config.dependency_timeout_s)

@@ -21,7 +21,6 @@ from actors.common.bus import EventPublisher
 from actors.common.db import create_pool, migrate
 from actors.common.errors import BadRequest, PreconditionRequired
 from actors.common.redis import create_redis
-from actors.common.logging import configure_logging
 from actors.common.timestamps import Timestamp, parse_rfc3339
 from actors.orders.domain import HistoryEntry, NewOrder, Order, SearchText, Status
 from actors.orders.relay import OutboxRelay
@@ -36,6 +35,7 @@ from deployments.http import (
     app_state,
     create_service_api,
     create_verifier,
+    observe_replica,
     readiness,
 )
 from deployments.openapi import problems
@@ -47,7 +47,7 @@ MAX_CHANGES_PAGE = 5000
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI):
     settings = OrdersSettings()
-    configure_logging("orders", settings.log_level)
+    observe_replica("orders", settings.log_level)
     await migrate(settings.database_url, MIGRATIONS)
     pool = await create_pool(
         settings.database_url, max_size=settings.db_pool_size, timeout_s=settings.dependency_timeout_s

@@ -9,6 +9,7 @@ import aio_pika
 from aio_pika.abc import AbstractConnection, AbstractExchange
 
 from actors.common.logging import get_logger
+from actors.common.tracing import TRACEPARENT
 
 log = get_logger("bus")
 
@@ -26,6 +27,7 @@ class OutgoingMessage:
     message_id: str
     routing_key: str
     body: bytes
+    traceparent: str | None = None  # W3C trace context, sent as the message's `traceparent` header
 
 
 class EventPublisher:
@@ -85,6 +87,7 @@ class EventPublisher:
                                 type=m.routing_key,
                                 content_type="application/json",
                                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                                headers={TRACEPARENT: m.traceparent} if m.traceparent else None,
                             ),
                             routing_key=m.routing_key,
                             timeout=self.confirm_timeout_s,

@@ -34,6 +34,7 @@ from actors.common.events import ORDER_CREATED, ORDER_STATUS_CHANGED, OrderEvent
 from actors.common.logging import get_logger
 from actors.common.loop import BackgroundLoop
 from actors.common.retry import Backoff
+from actors.common.tracing import TRACEPARENT, SpanKind, continued
 from actors.notification.metrics import EVENTS_DEAD_LETTERED, EVENTS_RETRIED
 from actors.notification.service import DATABASE_AWAY
 
@@ -162,14 +163,17 @@ class EventConsumer:
             self._in_flight.discard(task)
 
     async def _process(self, message: AbstractIncomingMessage) -> None:
-        try:
-            event = OrderEvent.model_validate_json(message.body)
-        except ValidationError as exc:
-            log.warning("unparsable message %s moved to the dead-letter queue", message.message_id)
-            await self._forward(message, dead_letter_queue_name(self.queue), reason="unparsable", error=exc)
-            return
-        async with self._per_order.turn(event.data.order_id):
-            await self._handle(message, event)
+        # The trace of the request that made the event (the relay sent it as a header).
+        with continued((message.headers or {}).get(TRACEPARENT), f"consume {message.routing_key}",
+                       kind=SpanKind.CONSUMER):
+            try:
+                event = OrderEvent.model_validate_json(message.body)
+            except ValidationError as exc:
+                log.warning("unparsable message %s moved to the dead-letter queue", message.message_id)
+                await self._forward(message, dead_letter_queue_name(self.queue), reason="unparsable", error=exc)
+                return
+            async with self._per_order.turn(event.data.order_id):
+                await self._handle(message, event)
 
     async def _handle(self, message: AbstractIncomingMessage, event: OrderEvent) -> None:
         backoff = Backoff(0.2, MAX_BACKOFF_S)

@@ -53,6 +53,9 @@ class Notification(NewNotification):
 
     id: int
     created_at: datetime
+    # The W3C trace context of the request that made the order event (or of the webhook
+    # request): an agent logs its trace id, so one order can be followed to the desktop.
+    traceparent: str | None = None
 
 
 def order_url(public_url: str, order_id: uuid.UUID) -> str:

@@ -9,10 +9,11 @@ a row that committed late.
 
 import asyncpg
 
+from actors.common.tracing import current_traceparent
 from actors.notification.domain import NewNotification, Notification
 
 LOG_LOCK = 0x6F72646572666C6F  # "orderflo": serialises inserts into the log
-_COLUMNS = "id, event_id, order_id, order_number, kind, status, urgency, title, message, url, created_at"
+_COLUMNS = "id, event_id, order_id, order_number, kind, status, urgency, title, message, url, traceparent, created_at"
 
 
 def _notification(row: asyncpg.Record) -> Notification:
@@ -20,17 +21,17 @@ def _notification(row: asyncpg.Record) -> Notification:
 
 
 async def add(conn: asyncpg.Connection, new: NewNotification, *, source: str) -> Notification | None:
-    """Append a notification; None when its event is already in the log. Call inside a
-    transaction (the lock is released at its end)."""
+    """Append a notification, with the current trace context; None when its event is
+    already in the log. Call inside a transaction (the lock is released at its end)."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", LOG_LOCK)
     row = await conn.fetchrow(
         f"""INSERT INTO notifications
-               (event_id, order_id, order_number, kind, status, urgency, title, message, url, source)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+               (event_id, order_id, order_number, kind, status, urgency, title, message, url, source, traceparent)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
             ON CONFLICT (event_id) DO NOTHING
             RETURNING {_COLUMNS}""",
         new.event_id, new.order_id, new.order_number, new.kind, new.status, new.urgency,
-        new.title, new.message, new.url, source,
+        new.title, new.message, new.url, source, current_traceparent(),
     )
     return _notification(row) if row else None
 

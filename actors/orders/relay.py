@@ -71,7 +71,8 @@ class OutboxRelay:
                 return 0
             await self.publisher.publish(
                 [
-                    OutgoingMessage(str(r["event_id"]), r["routing_key"], json.dumps(r["payload"]).encode())
+                    OutgoingMessage(str(r["event_id"]), r["routing_key"], json.dumps(r["payload"]).encode(),
+                                    traceparent=r["traceparent"])
                     for r in rows
                 ]
             )

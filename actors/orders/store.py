@@ -15,6 +15,7 @@ import asyncpg
 
 from actors.common.db import connection
 from actors.common.events import OrderEvent
+from actors.common.tracing import current_traceparent
 from actors.orders.domain import HistoryEntry, NewOrder, Order, Status
 
 
@@ -320,8 +321,8 @@ class PostgresOrders:
 
     async def add_to_outbox(self, event: OrderEvent) -> None:
         await self.conn.execute(
-            "INSERT INTO outbox (event_id, routing_key, payload) VALUES ($1, $2, $3)",
-            event.id, event.routing_key, event.model_dump(mode="json"),
+            "INSERT INTO outbox (event_id, routing_key, payload, traceparent) VALUES ($1, $2, $3, $4)",
+            event.id, event.routing_key, event.model_dump(mode="json"), current_traceparent(),
         )
 
     async def outbox_backlog(self) -> int:
@@ -348,11 +349,11 @@ async def outbox_backlog(conn: asyncpg.Connection) -> int:
 
 
 async def lock_unpublished(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
-    """The oldest unpublished events (id, event_id, routing_key, payload), locked until the
+    """The oldest unpublished events (id, event_id, routing_key, payload, traceparent), locked until the
     transaction ends; rows another transaction holds are skipped, so relays running side
     by side never take the same row."""
     return await conn.fetch(
-        """SELECT id, event_id, routing_key, payload FROM outbox
+        """SELECT id, event_id, routing_key, payload, traceparent FROM outbox
            WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED""",
         limit,
     )

@@ -2,7 +2,6 @@
 orderflow-agent over the WebSocket, appears in a real notification server (dunst under
 Xvfb on a private D-Bus session bus), and a click opens the order in the "browser"."""
 
-import json
 import logging
 import os
 import subprocess
@@ -13,50 +12,13 @@ from pathlib import Path
 import pytest
 
 from agent.desktop import APP_ICON
-from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
 from tests.e2e.conftest import OUTPUT
-from tests.e2e.desktop import running_desktop
+from tests.e2e.desktop import AgentProcess, running_desktop
 from tests.e2e.support import place_order
 from tests.servers import rabbitmq_stopped
 from tests.support import wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-class AgentProcess:
-    def __init__(self, home: Path, desktop, server: str):
-        self.home = home
-        self.opened = home / "opened-urls.txt"
-        browser = home / "record-browser"
-        browser.write_text(f'#!/bin/sh\nprintf "%s\\n" "$1" >> "{self.opened}"\n')
-        browser.chmod(0o755)
-        self.log_file = home / "state" / "orderflow" / "agent.log"
-        env = {**os.environ, **desktop.env, "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"),
-               "XDG_STATE_HOME": str(home / "state"), "BROWSER": str(browser),
-               "ORDERFLOW_AGENT_SERVER": server, "ORDERFLOW_AGENT_EMAIL": DEV_ADMIN_EMAIL,
-               "ORDERFLOW_AGENT_PASSWORD": DEV_ADMIN_PASSWORD}
-        agent = Path(sys.executable).with_name("orderflow-agent")
-        self.process = subprocess.Popen([str(agent)], env=env, stdout=subprocess.DEVNULL,
-                                        stderr=(home / "agent-stderr.log").open("w"))
-
-    def log(self) -> list[dict]:
-        if not self.log_file.exists():
-            return []
-        return [json.loads(line) for line in self.log_file.read_text().splitlines() if line.strip()]
-
-    def shown(self) -> list[dict]:
-        return [e for e in self.log() if e.get("notification_id") is not None and e.get("shown")]
-
-    def opened_urls(self) -> list[str]:
-        return self.opened.read_text().split() if self.opened.exists() else []
-
-    def stop(self) -> int:
-        self.process.terminate()
-        try:
-            return self.process.wait(15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
 
 
 @pytest.fixture(scope="module")
