@@ -28,6 +28,7 @@ from deployments.http import (
     observe_replica,
     readiness,
 )
+from deployments.metrics import MonitoredReplica
 
 
 class ServeOrderSource:
@@ -196,7 +197,7 @@ async def create_report(body: ReportRequest, response: Response, analytics: Anal
 
 @serve.deployment
 @serve.ingress(api)
-class AnalyticsDeployment:
+class AnalyticsDeployment(MonitoredReplica):
     """One replica of the analytics API; it owns a copy of the orders frame and runs the
     report scheduler (the Redis lease keeps reports to one per tick across replicas)."""
 

@@ -51,6 +51,7 @@ from deployments.http import (
     problem_response,
     readiness,
 )
+from deployments.metrics import MonitoredReplica
 from deployments.openapi import problems
 
 
@@ -343,7 +344,7 @@ async def put_roles(user_id: str, update: RolesUpdate, admin: AdminUser, auth: A
 
 @serve.deployment
 @serve.ingress(api)
-class AuthDeployment:
+class AuthDeployment(MonitoredReplica):
     """One replica of the auth API; its scaling is declared in serve_config.yaml."""
 
 

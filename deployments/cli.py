@@ -112,7 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"  Notifications   {stack.gateway_url}/notifications (agents: orderflow-agent --server {stack.gateway_url})\n"
             f"  Analytics       {stack.gateway_url}/analytics/stats, reports in {environments['analytics']['REPORTS_DIR']}\n"
             f"  Health          {stack.gateway_url}/<service>/health, /<service>/ready\n"
-            f"  Metrics         {stack.serve_url}/<service>/metrics   (Serve's port; not on the gateway)\n"
+            f"  Metrics         http://{stack.serve_host}:{stack.metrics_port}/metrics (Ray's metrics agent; Prometheus: monitoring/prometheus.yml)\n"
             f"  Admin login     {auth.get('AUTH_BOOTSTRAP_ADMIN_EMAIL')} / {_shown_password(auth.get('AUTH_BOOTSTRAP_ADMIN_PASSWORD'))}\n"
             + (f"  Mail (dev sink) {mail_sink.address}, every message kept in {mail_sink.folder}\n" if mail_sink else "")
             + f"  Logs            {stack.run_dir}/nginx-access.log, {stack.ray_temp_dir}/session_latest/logs\n"

@@ -1,5 +1,5 @@
 """What every service's FastAPI app shares: problem+json errors, the request context
-(X-Request-ID, JSON logs, metrics, HEAD and OPTIONS), a body-size limit, the current user,
+(X-Request-ID, JSON logs, request metrics, HEAD and OPTIONS), a body-size limit, the current user,
 Swagger UI without a CDN, and the OpenAPI document of deployments/openapi.py."""
 
 import asyncio
@@ -36,7 +36,7 @@ from actors.common.errors import (
     Unprocessable,
 )
 from actors.common.logging import configure_logging, get_logger, order_id_var, request_id_var
-from actors.common.metrics import exposition, observe_request
+from actors.common.metrics import DEPENDENCY_UP, READY, observe_request
 from actors.common.security import (
     GUEST,
     STAFF,
@@ -298,7 +298,9 @@ async def readiness(
         if result["status"] == "failing":
             result["status"] = "unavailable" if is_required else "degraded"
         checks[name] = {"status": result.pop("status"), "required": is_required, **result}
+        DEPENDENCY_UP.labels(service, name).set(1 if checks[name]["status"] == "ok" else 0)
     failing = [name for name in required if checks[name]["status"] != "ok"]
+    READY.labels(service).set(0 if failing else 1)
     if failing:
         return JSONResponse(
             {
@@ -345,14 +347,6 @@ def create_service_api(
     @api.get("/health", tags=["operations"], summary="Liveness: the process serves requests")
     async def health() -> dict:
         return {"status": "ok", "service": service}
-
-    @api.get("/metrics", tags=["operations"], summary="Prometheus metrics of this replica (on Serve's port; the gateway answers 404)",
-             response_class=Response,
-             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
-                        404: {"description": "Through the public gateway (scrape Serve's port)"}})
-    async def metrics():
-        body, media_type = exposition()
-        return Response(body, media_type=media_type)
 
     return api
 

@@ -38,6 +38,7 @@ from deployments.http import (
     observe_replica,
     readiness,
 )
+from deployments.metrics import MonitoredReplica
 from deployments.openapi import json_body, problems
 
 MAX_PAGE = 500
@@ -193,7 +194,7 @@ api = create_api()
 
 @serve.deployment
 @serve.ingress(api)
-class NotificationDeployment:
+class NotificationDeployment(MonitoredReplica):
     """One replica of the notification API; each consumes from the shared queue and pushes
     to the agents connected to it. Its scaling is declared in serve_config.yaml."""
 

@@ -81,7 +81,7 @@ def openapi_with_errors(api: FastAPI, *, caller: Callable) -> dict:
         for method, operation in operations.items():
             route = routes[(path, method)]
             schemas |= operation.pop(EXTRA_SCHEMAS, {})
-            statuses = {500, 503} if path not in ("/health", "/metrics") else {500}
+            statuses = {500, 503} if path != "/health" else {500}
             if operation.get("requestBody"):
                 statuses |= {400, 413, 422}
             if operation.get("parameters"):

@@ -38,6 +38,7 @@ from deployments.http import (
     observe_replica,
     readiness,
 )
+from deployments.metrics import MonitoredReplica
 from deployments.openapi import problems
 
 MAX_PAGE = 200
@@ -236,7 +237,7 @@ async def order_history(order_id: str, orders: Orders, user: SignedInUser) -> li
 
 @serve.deployment
 @serve.ingress(api)
-class OrdersDeployment:
+class OrdersDeployment(MonitoredReplica):
     """One replica of the orders API; its scaling is declared in serve_config.yaml."""
 
     async def find_order_id(self, number: str, email: str) -> str | None:

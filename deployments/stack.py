@@ -63,6 +63,8 @@ class StackSettings(BaseSettings):
     mail_sink_port: int = Field(8025, gt=0, lt=65536)
     # Overrides serve_config.yaml's http_options.request_timeout_s when set.
     request_timeout_s: float | None = Field(None, gt=0)
+    # Where Ray's metrics agent exports every replica's metrics (monitoring/prometheus.yml).
+    metrics_port: int = Field(8090, gt=0, lt=65536)
 
     @property
     def serve_url(self) -> str:
@@ -106,6 +108,12 @@ class StackSettings(BaseSettings):
         # still: Serve puts the sockets under a 56-character node id in it, and HAProxy takes
         # socket paths of at most 97 bytes.
         return self.ray_temp_dir.with_name(self.ray_temp_dir.name.replace("orderflow-ray-", "of-haproxy-"))
+
+    @property
+    def prometheus_targets_file(self) -> Path:
+        """A link to Ray's Prometheus service-discovery file (every node's metrics agent), at
+        the path monitoring/prometheus.yml reads (link_prometheus_targets)."""
+        return self.run_dir / "ray-prometheus-targets.json"
 
 
 class StackError(RuntimeError):
@@ -351,6 +359,8 @@ def start_serve(stack: StackSettings, environments: dict[str, dict[str, str]] | 
     logging_config, runtime_env). Returns the dashboard's URL."""
     if _port_taken(stack.serve_host, stack.serve_port):
         raise StackError(f"Port {stack.serve_port} is taken; set ORDERFLOW_SERVE_PORT to a free one.")
+    if _port_taken(stack.serve_host, stack.metrics_port):
+        raise StackError(f"Port {stack.metrics_port} is taken; set ORDERFLOW_METRICS_PORT to a free one.")
     _ray_environment(stack)
     import ray
     from ray.serve.schema import ServeDeploySchema
@@ -367,11 +377,21 @@ def start_serve(stack: StackSettings, environments: dict[str, dict[str, str]] | 
         namespace="serve",
         include_dashboard=True,
         _temp_dir=str(stack.ray_temp_dir),
+        _metrics_export_port=stack.metrics_port,
         log_to_driver=True,
     )
+    link_prometheus_targets(stack)
     dashboard = f"http://{context.dashboard_url}"
     deploy_applications(dashboard, config)
     return dashboard
+
+
+def link_prometheus_targets(stack: StackSettings) -> None:
+    """Ray writes its service-discovery file (file_sd) under its temp directory, whose name
+    depends on the run directory; Prometheus finds it through a link in the run directory."""
+    link = stack.prometheus_targets_file
+    link.unlink(missing_ok=True)
+    link.symlink_to(stack.ray_temp_dir / "prom_metrics_service_discovery.json")
 
 
 def deploy_applications(dashboard: str, config: dict, *, wait_s: float = 60) -> None:

@@ -14,8 +14,10 @@ run_packages=(nginx python3-venv)
 # private session bus, a real notification server, screenshots); systemd (systemd-analyze)
 # and desktop-file-utils: the checks of the agent's unit and autostart files; docker-compose:
 # `docker-compose config` of compose.yaml (no Docker engine is needed for it); chromium: the
-# browser tests of the web clients (tests/e2e/web, Playwright drives /usr/bin/chromium).
-test_packages=("${run_packages[@]}" xvfb dbus dunst imagemagick systemd desktop-file-utils docker-compose chromium)
+# browser tests of the web clients (tests/e2e/web, Playwright drives /usr/bin/chromium);
+# prometheus: promtool's checks of monitoring/ and the real Prometheus of the e2e test.
+test_packages=("${run_packages[@]}" xvfb dbus dunst imagemagick systemd desktop-file-utils docker-compose chromium
+               prometheus)
 
 case "${1:-}" in
   run) wanted=("${run_packages[@]}") ;;

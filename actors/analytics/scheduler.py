@@ -17,6 +17,7 @@ from cronsim import CronSim, CronSimError
 from actors.analytics.periods import ReportPeriod
 from actors.common.logging import get_logger
 from actors.common.loop import BackgroundLoop
+from actors.common.metrics import REPORT_DONE, REPORT_DUE
 from actors.common.redis import REDIS_ERRORS
 from actors.common.retry import Backoff
 
@@ -103,6 +104,8 @@ class Scheduler:
         the names of the reports this scheduler made."""
         made = []
         now = self.clock()
+        for schedule in self.schedules:  # known without Redis: a report missed while it is away shows
+            REPORT_DUE.labels(schedule.key).set(schedule.latest_tick(now).timestamp())
         for schedule in self.schedules:
             name = await self._run_if_due(schedule, schedule.latest_tick(now))
             if name:
@@ -116,7 +119,9 @@ class Scheduler:
         if done is None:
             # First start of this schedule: nothing was missed yet, the next tick is the first.
             await self.redis.set(done_key, stamp, nx=True)
+            REPORT_DONE.labels(schedule.key).set(stamp)
             return None
+        REPORT_DONE.labels(schedule.key).set(int(done))
         if int(done) >= stamp:
             return None
         lease_key = self._key(schedule, "lease", str(stamp))
@@ -128,6 +133,7 @@ class Scheduler:
             await self._release(keys=[lease_key], args=[self.owner])
             raise
         await self._mark_done(keys=[done_key], args=[stamp])
+        REPORT_DONE.labels(schedule.key).set(stamp)
         log.info("scheduled report made", extra={"schedule": schedule.key, "tick": tick.isoformat(),
                                                  "report": name})
         return name

@@ -30,6 +30,7 @@ from actors.analytics.sync import OrderSource, changes, start_position
 from actors.common.errors import ServiceUnavailable, Unprocessable
 from actors.common.logging import get_logger
 from actors.common.loop import BackgroundLoop
+from actors.common.metrics import ANALYTICS_REFRESH, ANALYTICS_SYNCED, REPORTS
 from actors.common.redis import REDIS_ERRORS
 from actors.common.retry import Backoff
 
@@ -111,6 +112,7 @@ class AnalyticsService:
     async def refresh(self) -> int:
         """Apply every change since the last one seen. Returns how many orders changed."""
         async with self._refreshing:
+            started = time.perf_counter()
             overlap = timedelta(seconds=self.settings.sync_overlap_s)
             applied = 0
             async for page in changes(self.source, start_position(self.frame.watermark, overlap),
@@ -119,6 +121,8 @@ class AnalyticsService:
                     applied += await asyncio.to_thread(self.frame.apply, page)
             self.loaded = True
             self.synced_at = self.clock()
+            ANALYTICS_REFRESH.observe(time.perf_counter() - started)
+            ANALYTICS_SYNCED.set(self.synced_at.timestamp())
         if applied:
             log.info("frame refreshed", extra={"changed": applied, "orders": len(self.frame)})
         return applied
@@ -217,9 +221,20 @@ class AnalyticsService:
 
     # --- reports ---------------------------------------------------------------------------
 
-    async def make_report(self, period: ReportPeriod, moment: datetime | None = None) -> ReportInfo:
+    async def make_report(self, period: ReportPeriod, moment: datetime | None = None, *,
+                          trigger: str = "request") -> ReportInfo:
         """The report of the last complete `period` before `moment` (now by default), made
-        from freshly synced data and written to the reports folder."""
+        from freshly synced data and written to the reports folder. `trigger` (request,
+        schedule) labels the metrics only."""
+        try:
+            info = await self._make_report(period, moment)
+        except Exception:
+            REPORTS.labels("failed", trigger).inc()
+            raise
+        REPORTS.labels("made", trigger).inc()
+        return info
+
+    async def _make_report(self, period: ReportPeriod, moment: datetime | None) -> ReportInfo:
         made = (moment or self.clock()).astimezone(UTC).replace(microsecond=0)
         try:
             await self.refresh()
@@ -237,7 +252,7 @@ class AnalyticsService:
         return info
 
     async def _scheduled_report(self, schedule: Schedule, tick: datetime) -> str:
-        return (await self.make_report(schedule.period, tick)).name
+        return (await self.make_report(schedule.period, tick, trigger="schedule")).name
 
     def scheduler(self) -> Scheduler:
         return Scheduler(self.schedules, self.redis, self.settings.redis_namespace, self._scheduled_report,

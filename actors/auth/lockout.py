@@ -25,6 +25,7 @@ import ipaddress
 from actors.auth.settings import AuthSettings
 from actors.common.errors import TooManyRequests
 from actors.common.logging import get_logger
+from actors.common.metrics import LOCKOUTS, LOGINS
 from actors.common.redis import REDIS_ERRORS, count_in_window
 
 log = get_logger("auth")
@@ -95,6 +96,11 @@ def _network(client: str) -> str:
     return str(address)
 
 
+def _login_kind(account: str) -> str:
+    """`password` for an account's email, `order` for an order number (the metrics' label)."""
+    return "order" if account.startswith("order:") else "password"
+
+
 def _retry_after(milliseconds: float) -> int:
     return max(int(-(-milliseconds // 1000)), 1)
 
@@ -120,6 +126,8 @@ class Lockout:
         except REDIS_ERRORS as exc:
             log.warning("lockout counters unavailable (%s); login allowed", exc)
             return
+        if answer:
+            LOGINS.labels(_login_kind(account), "locked").inc()
         if answer == -1:
             raise TooManyRequests(BUSY, retry_after_s=1)
         if answer:
@@ -143,6 +151,7 @@ class Lockout:
 
     async def succeeded(self, account: str) -> None:
         """A success ends the count of failures and the doubling of the delay."""
+        LOGINS.labels(_login_kind(account), "success").inc()
         try:
             await self._succeeded(keys=[self._key(k, account) for k in ("fail", "pending", "level")])
         except REDIS_ERRORS:
@@ -152,10 +161,13 @@ class Lockout:
         """Count a failure for the account (locking it at the bound) and for the client
         address; past the address's bound the answer is slowed down and made a 429."""
         s = self.settings
+        LOGINS.labels(_login_kind(account), "failure").inc()
         try:
-            await self._failed(keys=[self._key(k, account) for k in ("fail", "pending", "lock", "level")],
-                               args=[s.lockout_attempts, s.lockout_delay_s, s.lockout_max_delay_s,
-                                     s.lockout_window_s])
+            locked_ms = await self._failed(keys=[self._key(k, account) for k in ("fail", "pending", "lock", "level")],
+                                           args=[s.lockout_attempts, s.lockout_delay_s, s.lockout_max_delay_s,
+                                                 s.lockout_window_s])
+            if locked_ms:
+                LOCKOUTS.labels(_login_kind(account)).inc()
             from_address = await count_in_window(self.redis, self._key("fail", f"ip:{_network(client)}"),
                                                  s.address_window_s)
         except REDIS_ERRORS as exc:

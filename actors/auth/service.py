@@ -36,6 +36,7 @@ from actors.common.db import CONNECTION_ERRORS, connection
 from actors.common.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceUnavailable, Unauthorized
 from actors.common.logging import get_logger
 from actors.common.loop import BackgroundLoop
+from actors.common.metrics import REFRESH_REUSE, SESSIONS_REVOKED
 from actors.common.redis import REDIS_ERRORS, count_in_window
 from actors.common.security import Principal, revoked_key
 
@@ -157,6 +158,7 @@ class AuthService:
             await store.mark_email_verified(conn, user_id)
             ended = await store.revoke_user_sessions(conn, user_id, "password reset")
             row = await store.user_by_id(conn, user_id)
+        SESSIONS_REVOKED.labels("password_reset").inc(len(ended))
         await self._publish_revocations(ended)
         await self.lockout.succeeded(f"account:{row['email'].casefold()}")
 
@@ -243,6 +245,7 @@ class AuthService:
                 raise NotFound(f"No user with id {user_id}.")
             await store.set_roles(conn, user_id, roles)
             ended = await store.revoke_user_sessions(conn, user_id, "roles changed")
+        SESSIONS_REVOKED.labels("roles_changed").inc(len(ended))
         await self._publish_revocations(ended)
         return roles
 
@@ -311,6 +314,8 @@ class AuthService:
             # Someone holds an old token: whoever it is, this session cannot be trusted.
             await store.revoke_session(conn, row["id"], "refresh token reused")
         log.warning("refresh token reused; session revoked", extra={"session_id": str(row["id"])})
+        REFRESH_REUSE.inc()
+        SESSIONS_REVOKED.labels("refresh_reuse").inc()
         await self._publish_revocations([row["id"]])
         raise Unauthorized("The refresh token was used before; the session has been ended.")
 
@@ -333,6 +338,7 @@ class AuthService:
     async def _end_session(self, session_id: uuid.UUID) -> None:
         async with self._connection() as conn:
             await store.revoke_session(conn, session_id, "logout")
+        SESSIONS_REVOKED.labels("logout").inc()
         await self._publish_revocations([session_id])
 
     async def is_revoked(self, session_id: str, token: str = "") -> bool:

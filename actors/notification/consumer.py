@@ -33,9 +33,9 @@ from actors.common.bus import BROKER_ERRORS
 from actors.common.events import ORDER_CREATED, ORDER_STATUS_CHANGED, OrderEvent
 from actors.common.logging import get_logger
 from actors.common.loop import BackgroundLoop
+from actors.common.metrics import DLQ_DEPTH, EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_RETRIED
 from actors.common.retry import Backoff
 from actors.common.tracing import TRACEPARENT, SpanKind, continued
-from actors.notification.metrics import EVENTS_DEAD_LETTERED, EVENTS_RETRIED
 from actors.notification.service import DATABASE_AWAY
 
 log = get_logger("consumer")
@@ -45,6 +45,8 @@ ATTEMPT_HEADER = "x-orderflow-attempt"
 ERROR_HEADER = "x-orderflow-error"
 REASON_HEADER = "x-orderflow-dead-letter-reason"
 MAX_BACKOFF_S = 10.0
+# How often a connected consumer measures the dead-letter queue (orderflow_dlq_depth).
+MEASURE_EVERY_S = 15.0
 
 Handler = Callable[[OrderEvent], Awaitable[object]]
 
@@ -119,7 +121,9 @@ class EventConsumer:
             log.info("consuming %s from exchange %s", self.queue, self.exchange)
             stop = asyncio.ensure_future(self._loop.stopping.wait())
             gone = asyncio.ensure_future(lost.wait())
-            await asyncio.wait({stop, gone}, return_when=asyncio.FIRST_COMPLETED)
+            while not (stop.done() or gone.done()):
+                await self._measure_dead_letters()
+                await asyncio.wait({stop, gone}, timeout=MEASURE_EVERY_S, return_when=asyncio.FIRST_COMPLETED)
             stop.cancel()
             gone.cancel()
             if lost.is_set() and not self._loop.stopping.is_set():
@@ -140,6 +144,16 @@ class EventConsumer:
                                            retry_delays_s=self.retry_delays_s)
             await queue.consume(self._on_message)
             self.consuming = True
+
+    async def _measure_dead_letters(self) -> None:
+        """The dead-letter queue's depth, from a channel of its own (a failed look-up closes
+        the channel it was made on)."""
+        try:
+            async with asyncio.timeout(5), self._connection.channel() as channel:
+                queue = await channel.declare_queue(dead_letter_queue_name(self.queue), passive=True)
+                DLQ_DEPTH.set(queue.declaration_result.message_count)
+        except Exception as exc:  # the connection is going; its loss is handled where it is noticed
+            log.debug("dead-letter queue not measured (%s)", exc.__class__.__name__)
 
     async def _disconnect(self) -> None:
         self.consuming = False
@@ -196,6 +210,7 @@ class EventConsumer:
                 await self._retry_or_dead_letter(message, exc)
                 return
             await message.ack()
+            EVENTS_CONSUMED.inc()
             return
 
     async def _retry_or_dead_letter(self, message: AbstractIncomingMessage, exc: Exception) -> None:

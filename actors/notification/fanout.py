@@ -22,9 +22,9 @@ from collections.abc import Awaitable, Callable
 
 from actors.common.db import NotifyListener
 from actors.common.loop import BackgroundLoop
+from actors.common.metrics import AGENTS_CONNECTED
 from actors.common.retry import Backoff
 from actors.notification.domain import Notification
-from actors.notification.metrics import WS_CLIENTS
 from actors.notification.service import DATABASE_AWAY, NotificationService
 
 NOTIFY_CHANNEL = "notifications_log"
@@ -96,7 +96,7 @@ class NotificationHub:
         """A subscriber that gets every notification committed from now on."""
         subscriber = Subscriber(self.queue_size, self.read_after)
         self.subscribers.add(subscriber)
-        WS_CLIENTS.set(len(self.subscribers))
+        AGENTS_CONNECTED.set(len(self.subscribers))
         # Look once more at once: a row committed just before this subscription was maybe
         # not pushed yet, and the caller's catch-up read may not have seen it either.
         self._loop.wake()
@@ -104,7 +104,7 @@ class NotificationHub:
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self.subscribers.discard(subscriber)
-        WS_CLIENTS.set(len(self.subscribers))
+        AGENTS_CONNECTED.set(len(self.subscribers))
 
     async def _push_round(self) -> float | None:
         """One round: (re)open the LISTEN, then push what was committed since the last one;

@@ -11,10 +11,10 @@ from actors.common.errors import Forbidden, ServiceUnavailable
 from actors.common.events import OrderEvent
 from actors.common.logging import get_logger, order_id_var
 from actors.common.loop import BackgroundLoop
+from actors.common.metrics import DUPLICATE_EVENTS, NOTIFICATION_LAG, NOTIFICATIONS
 from actors.common.retry import Backoff
 from actors.notification import store, webhook
 from actors.notification.domain import Language, Notification, describe
-from actors.notification.metrics import DUPLICATE_EVENTS, NOTIFICATIONS
 from actors.notification.webhook import BadSignature, WebhookAccepted
 
 log = get_logger("notification")
@@ -77,6 +77,7 @@ class NotificationService:
             log.info("event already notified", extra={"event_id": str(event.id), "source": source})
         else:
             NOTIFICATIONS.labels(added.kind, source).inc()
+            NOTIFICATION_LAG.labels("stored").observe(max((added.created_at - event.occurred_at).total_seconds(), 0.0))
             log.info("notification added", extra={"notification_id": added.id, "event_id": str(event.id),
                                                    "kind": added.kind, "source": source})
         return added

@@ -6,14 +6,15 @@ gets (every new notification as JSON, `{"type": "heartbeat"}` when idle), and ho
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 from typing import Protocol
 
 from actors.common.contracts import CloseCode
 from actors.common.errors import Forbidden, Problem, ServiceUnavailable, Unauthorized
 from actors.common.logging import get_logger
+from actors.common.metrics import AGENTS_DROPPED, NOTIFICATION_LAG
 from actors.common.security import GUEST, STAFF, InvalidToken, TokenVerifier, require_roles
 from actors.notification.fanout import NotificationHub, Subscriber
-from actors.notification.metrics import WS_DROPPED
 from actors.notification.service import DATABASE_AWAY
 
 log = get_logger("notification")
@@ -132,6 +133,8 @@ class AgentSessions:
                         break  # closed at the top of the loop; the agent catches up after reconnecting
                     if not await self._send(connection, notification.model_dump(mode="json")):
                         return
+                    lag = datetime.now(UTC) - notification.created_at
+                    NOTIFICATION_LAG.labels("pushed").observe(max(lag.total_seconds(), 0.0))
         finally:
             leaving.cancel()
             hub_stopped.cancel()
@@ -145,7 +148,7 @@ class AgentSessions:
             await asyncio.wait_for(connection.send(message), self.send_timeout_s)
             return True
         except TimeoutError:
-            WS_DROPPED.inc()
+            AGENTS_DROPPED.inc()
             log.warning("agent dropped: a send waited over %.1fs", self.send_timeout_s)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(connection.close(CloseCode.TRY_AGAIN, "Too slow; reconnect and catch up."),

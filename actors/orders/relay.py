@@ -6,6 +6,8 @@ broker confirmed it, in the same transaction that claimed it. If publishing fail
 transaction rolls back and the rows wait for the next attempt: nothing committed is lost.
 """
 
+import asyncio
+import contextlib
 import json
 import time
 
@@ -14,13 +16,14 @@ import asyncpg
 from actors.common.bus import BROKER_ERRORS, EventPublisher, OutgoingMessage
 from actors.common.db import CONNECTION_ERRORS, NotifyListener
 from actors.common.loop import BackgroundLoop
+from actors.common.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, PUBLISH_FAILURES
 from actors.common.retry import Backoff
 from actors.orders import store
-from actors.orders.metrics import EVENTS_PUBLISHED, OUTBOX_BACKLOG, RELAY_FAILURES
 
 NOTIFY_CHANNEL = "orders_outbox"
 MAX_BACKOFF_S = 10.0
 PRUNE_EVERY_S = 3600
+MEASURE_TIMEOUT_S = 2.0
 
 
 class OutboxRelay:
@@ -89,12 +92,22 @@ class OutboxRelay:
         return None  # until a NOTIFY or the poll
 
     async def _after_failure(self, exc: BaseException) -> None:
-        RELAY_FAILURES.inc()
+        PUBLISH_FAILURES.inc()
         await self._listener.close()
+        # While RabbitMQ is away the backlog grows: keep measuring it (PostgreSQL may be away too).
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(MEASURE_TIMEOUT_S), self.pool.acquire() as conn:
+                await self._measure_backlog(conn)
+
+    @staticmethod
+    async def _measure_backlog(conn: asyncpg.Connection) -> None:
+        waiting, oldest_s = await store.outbox_waiting(conn)
+        OUTBOX_BACKLOG.set(waiting)
+        OUTBOX_OLDEST_AGE.set(oldest_s)
 
     async def _refresh_backlog_and_prune(self) -> None:
         async with self.pool.acquire() as conn:
-            OUTBOX_BACKLOG.set(await store.outbox_backlog(conn))
+            await self._measure_backlog(conn)
             if time.monotonic() - self._last_prune > PRUNE_EVERY_S:
                 self._last_prune = time.monotonic()
                 await store.prune_published(conn, self.retention_days)

@@ -14,6 +14,7 @@ from actors.common.contracts import ChangedOrder
 from actors.common.errors import Forbidden, NotFound
 from actors.common.events import ORDER_CREATED, ORDER_STATUS_CHANGED, OrderEvent, OrderEventData
 from actors.common.logging import get_logger, order_id_var
+from actors.common.metrics import ORDER_VALUE, ORDERS_PLACED, STATUS_CHANGES
 from actors.common.security import Principal
 from actors.orders.domain import (
     HistoryEntry,
@@ -27,7 +28,6 @@ from actors.orders.domain import (
     is_order_number,
     order_number,
 )
-from actors.orders.metrics import ORDERS_CREATED, STATUS_CHANGES
 from actors.orders.store import ChangeCursor, Cursor, OrderFilter, Orders, Owner, PostgresStore, Store
 
 log = get_logger("orders")
@@ -131,7 +131,8 @@ class OrdersService:
             number = order_number(datetime.now(UTC).year, await orders.next_sequence())
             order = await orders.insert_order(order_id, number, new, by)
             await orders.add_to_outbox(_event(ORDER_CREATED, order, None))
-        ORDERS_CREATED.labels(order.currency).inc()
+        ORDERS_PLACED.labels(order.currency).inc()
+        ORDER_VALUE.labels(order.currency).observe(float(order.total))
         order_id_var.set(str(order.id))
         log.info("order created", extra={"number": order.number, "total": str(order.total)})
         return order, True
@@ -249,7 +250,7 @@ class OrdersService:
             check_transition(current.status, target)
             order = await orders.set_status(order_id, target, by)
             await orders.add_to_outbox(_event(ORDER_STATUS_CHANGED, order, current.status))
-        STATUS_CHANGES.labels(current.status.value, target.value).inc()
+        STATUS_CHANGES.labels(current.status.value, target.value, order.currency).inc()
         order_id_var.set(str(order_id))
         log.info("status changed", extra={"from": current.status.value, "to": target.value})
         return order

@@ -348,6 +348,15 @@ async def outbox_backlog(conn: asyncpg.Connection) -> int:
     return await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
 
 
+async def outbox_waiting(conn: asyncpg.Connection) -> tuple[int, float]:
+    """How many events wait to be published, and the age in seconds of the oldest (0: none)."""
+    row = await conn.fetchrow(
+        """SELECT count(*) AS waiting, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS oldest_s
+           FROM outbox WHERE published_at IS NULL"""
+    )
+    return row["waiting"], float(row["oldest_s"])
+
+
 async def lock_unpublished(conn: asyncpg.Connection, limit: int) -> list[asyncpg.Record]:
     """The oldest unpublished events (id, event_id, routing_key, payload, traceparent), locked until the
     transaction ends; rows another transaction holds are skipped, so relays running side

@@ -11,7 +11,7 @@ import yaml
 from dotenv import dotenv_values
 
 from actors.auth.keys import generate_key_file
-from deployments.stack import ROOT, SERVE_CONFIG
+from deployments.stack import ROOT
 from tests.deploy.support import assert_services_accept, dotenv_keys, run, service_settings, tool
 
 ONE_SHOT = {"keys", "migrate"}
@@ -104,13 +104,23 @@ def test_env_example_names_every_setting():
     assert "CHANGE-ME" in example.read_text()
 
 
-def test_prometheus_scrapes_every_application_on_serves_port():
-    prometheus = yaml.safe_load((ROOT / "deployments" / "compose-prometheus.yml").read_text())
-    scraped = {job["metrics_path"] for job in prometheus["scrape_configs"] if "metrics_path" in job}
-    prefixes = {app["route_prefix"] for app in yaml.safe_load(SERVE_CONFIG.read_text())["applications"]}
-    assert scraped == {f"{prefix}/metrics" for prefix in prefixes}
-    assert all(target == "ray-head:8000" for job in prometheus["scrape_configs"]
-               for static in job.get("static_configs", []) for target in static["targets"])
+def test_prometheus_scrapes_every_ray_node_and_loads_the_alert_rules(config):
+    """The services' metrics come from every Ray node's metrics agent (Ray's pipeline), never
+    from Serve's port or the gateway; the alert rules are mounted where the config reads them."""
+    prometheus = yaml.safe_load((ROOT / "monitoring" / "compose" / "prometheus.yml").read_text())
+    (ray,) = [job for job in prometheus["scrape_configs"] if job["job_name"] == "ray"]
+    (discovery,) = ray["dns_sd_configs"]
+    ray_nodes = {name for name in config["services"] if name.startswith("ray-")}
+    assert set(discovery["names"]) == ray_nodes
+    for name in ray_nodes:
+        assert f"--metrics-export-port={discovery['port']}" in config["services"][name]["command"]
+    assert not any("metrics_path" in job for job in prometheus["scrape_configs"])
+    # Debian's docker-compose writes volumes as "source:target[:mode]"
+    mounts = {target: source for source, target, *_ in
+              (volume.split(":") for volume in config["services"]["prometheus"]["volumes"])}
+    assert mounts["/etc/prometheus/prometheus.yml"].endswith("/monitoring/compose/prometheus.yml")
+    assert mounts["/etc/prometheus/rules"].endswith("/monitoring/rules")
+    assert prometheus["rule_files"] == ["/etc/prometheus/rules/*.yml"]
 
 
 def test_the_services_accept_env_example(monkeypatch, tmp_path):

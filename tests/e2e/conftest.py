@@ -65,6 +65,8 @@ class Stack:
             "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
             "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
             "PYTHONUNBUFFERED": "1",
+            # Ray's metrics agent (8090 by default; a `make run` may hold it).
+            "ORDERFLOW_METRICS_PORT": str(free_port()),
         }
         self.url = self.settings.gateway_url
         OUTPUT.mkdir(exist_ok=True)

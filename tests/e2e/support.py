@@ -1,13 +1,17 @@
 """Helpers of the end-to-end tests: accounts and orders through the gateway, the mails the
-stack's mail sink keeps as files, raw HTTP requests and the local addresses a port listens on."""
+stack's mail sink keeps as files, raw HTTP requests, the local addresses a port listens on, and
+the metrics Ray's metrics agents export."""
 
 import email
 import email.policy
+import json
 import re
 import socket
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from tests.factories import PASSWORD, unique_email
 from tests.support import wait_for
@@ -93,3 +97,27 @@ def raw_get(path: str, *headers: bytes) -> bytes:
     """A GET of `path` with `headers` (each a whole header line) as bytes, to send as it is."""
     return b"GET " + path.encode() + b" HTTP/1.1\r\nHost: orderflow\r\n" + b"".join(
         h + b"\r\n" for h in headers) + b"Connection: close\r\n\r\n"
+
+
+def ray_metrics(stack) -> list[Sample]:
+    """Every sample Ray's metrics agents export now, found as Prometheus finds them: through
+    Ray's service-discovery file."""
+    samples = []
+    for group in json.loads(stack.settings.prometheus_targets_file.read_text()):
+        for target in group["targets"]:
+            try:
+                text = httpx.get(f"http://{target}/metrics", timeout=10).text
+            except httpx.TransportError:
+                continue  # an agent starting or going; the caller waits for what it needs
+            for family in text_string_to_metric_families(text):
+                samples.extend(family.samples)
+    return samples
+
+
+def wait_for_metric(stack, name: str, timeout_s: float = 60, **labels: str) -> list[Sample]:
+    """The samples called `name` with `labels` among them, once Ray exports at least one
+    (a replica reports every few seconds)."""
+    return wait_for(
+        lambda: [s for s in ray_metrics(stack) if s.name == name and labels.items() <= s.labels.items()],
+        f"{name}{labels or ''} in Ray's metrics", timeout_s,
+    )

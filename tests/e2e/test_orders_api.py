@@ -10,6 +10,7 @@ import aio_pika
 import httpx
 import pytest
 
+from tests.e2e.support import wait_for_metric
 from tests.factories import order_body, unique_email
 from tests.servers import postgres_stopped
 
@@ -161,10 +162,12 @@ def test_health_ready_and_metrics(client, stack):
     assert client.get("/orders/health").json()["status"] == "ok"
     ready = client.get("/orders/ready").json()
     assert ready["status"] == "ready" and ready["checks"]["postgresql"]["status"] == "ok"
-    create(client)
-    metrics = client.get(f"{stack.settings.serve_url}/orders/metrics").text  # not on the public gateway
-    assert "orderflow_orders_created_total" in metrics
-    assert "orderflow_http_requests_total" in metrics
+    order = create(client)
+    # Through Ray's metrics pipeline, labelled with the replica that counted it.
+    placed = wait_for_metric(stack, "ray_orderflow_orders_placed_total", application="orders",
+                             currency=order["currency"])
+    assert all(sample.labels["replica"] for sample in placed)
+    wait_for_metric(stack, "ray_orderflow_http_requests_total", application="orders", route="/ready", status="200")
 
 
 @pytest.mark.parametrize(("prefix", "route"), [("/orders", "/{order_id}/status"), ("/auth", "/login"),

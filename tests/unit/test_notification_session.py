@@ -11,7 +11,7 @@ import pytest
 
 from actors.common.contracts import CloseCode
 from actors.common.errors import Forbidden, ServiceUnavailable, Unauthorized
-from actors.common.metrics import REGISTRY
+from actors.common.metrics import AGENTS_DROPPED
 from actors.common.security import InvalidToken, Principal
 from actors.notification.domain import Notification
 from actors.notification.fanout import NotificationHub
@@ -200,12 +200,12 @@ async def test_while_the_token_cannot_be_rechecked_the_connection_stays(hub, ver
 
 
 async def test_a_client_that_does_not_take_a_message_in_time_is_dropped_with_1013(hub, verifier):
-    dropped_before = REGISTRY.get_sample_value("orderflow_notification_ws_dropped_total")
+    dropped_before = AGENTS_DROPPED.value()
     connection = FakeConnection(stalls=True)
     session = await connected(hub, verifier, connection)
     await asyncio.wait_for(session, 5)
     assert connection.closed == (CloseCode.TRY_AGAIN, "Too slow; reconnect and catch up.")
-    assert REGISTRY.get_sample_value("orderflow_notification_ws_dropped_total") == dropped_before + 1
+    assert AGENTS_DROPPED.value() == dropped_before + 1
     assert not hub.subscribers
 
 
