@@ -8,6 +8,7 @@
     orderflow seed       place the demo orders (idempotent)
     orderflow cluster    the same on a Ray cluster of a head and two workers on this machine
     orderflow placement  where the replicas of a running `orderflow cluster` run
+    orderflow status, logs, users, report   operations (deployments/ops.py)
 """
 
 import argparse
@@ -22,6 +23,7 @@ import time
 
 from actors.auth.settings import AuthSettings
 from actors.orders.settings import OrdersSettings
+from deployments import ops
 from deployments import preflight as pf
 from deployments import stack as st
 
@@ -93,6 +95,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         environments = st.local_environments(stack, mail_sink)
         say(f"starting Ray Serve on {stack.serve_url} (first start takes a while) ...")
         dashboard = st.start_serve(stack, environments)
+        ops.record_dashboard(stack, dashboard)
         # After ray.init, which installs a SIGTERM handler of its own that exits at once.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stopping.set())
@@ -225,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         ("seed", cmd_seed, "place the demo orders (idempotent)"),
     ]:
         commands.add_parser(name, help=text).set_defaults(func=func)
+    ops.add_commands(commands)
     args = parser.parse_args(argv)
     try:
         pf.load_settings()  # every command reads them: a bad one is named before anything runs
