@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: web run stop test test-packages test-setup test-unit test-deploy test-integration test-e2e test-cluster cluster bench bench-cluster notebook venv check migrate seed kuberay dashboards k8s-dev-secrets clean
+.PHONY: web run stop test test-packages test-setup test-unit test-deploy test-integration test-e2e test-cluster cluster bench bench-cluster bench-search notebook venv check migrate seed kuberay dashboards k8s-dev-secrets clean
 
 # The environment is (re)built when pyproject.toml or the pinned versions change.
 $(STAMP): pyproject.toml constraints.txt
@@ -71,6 +71,11 @@ cluster:
 	@deployments/system-packages.sh run
 	@$(MAKE) --no-print-directory venv
 	$(BIN)/orderflow cluster
+
+# The orders list's queries on 1,000,000 orders with and without the search indexes (README,
+# Performance, Orders search); a database of its own, dropped afterwards.
+bench-search: $(STAMP)
+	$(BIN)/python -m bench.orders_search
 
 bench-cluster: $(STAMP)
 	$(BIN)/python -m bench.cluster_scaling
