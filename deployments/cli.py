@@ -123,6 +123,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             "\n  Ctrl-C (or `make stop`) stops everything.\n",
             flush=True,
         )
+        say("the replicas log to files (`orderflow logs` follows them); their errors are shown here.")
+        ops.show_errors(stack, stopping)
         serve_until(stopping, nginx, stack)
         return 0
     except st.StackError as exc:
@@ -143,8 +145,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def open_gateway(stack: st.StackSettings, check_failed) -> subprocess.Popen:
     """Once every service answers ready on Serve's port, nginx in front of them, ready too."""
-    for service in SERVICES:
+    for number, service in enumerate(SERVICES, 1):
         st.wait_ready(f"{stack.serve_url}/{service}/ready", stack.ready_timeout_s, check_failed=check_failed)
+        say(f"{service} ready ({number}/{len(SERVICES)})")
     nginx = st.start_nginx(stack)
     for service in SERVICES:
         st.wait_ready(f"{stack.gateway_url}/{service}/ready", 30)

@@ -12,6 +12,7 @@ import json
 import socket
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -38,16 +39,18 @@ def service_of(line: str) -> str:
     return "ray"
 
 
-class LogShipper:
-    def __init__(self, loki_url: str, files, *, host: str | None = None, timeout_s: float = 10):
-        self.push_url = f"{loki_url.rstrip('/')}/loki/api/v1/push"
-        self.files = files  # a callable returning the files to follow (new ones appear)
-        self.host = host or socket.gethostname()
-        self.timeout_s = timeout_s
-        self.offsets: dict[Path, int] = {}
+class FileTail:
+    """The complete lines appended to a changing set of files (`files()` names them; new
+    ones appear) since the last read, each once. `from_end`: the files there now are read
+    from their current end."""
 
-    def _new_lines(self) -> list[tuple[str, str]]:
-        """(service, line) of every complete line written since the last call."""
+    def __init__(self, files: Callable[[], list[Path]], *, from_end: bool = False):
+        self.files = files
+        self.offsets: dict[Path, int] = {}
+        if from_end:
+            self.offsets = {path: path.stat().st_size for path in files() if path.exists()}
+
+    def new_lines(self) -> list[str]:
         lines = []
         for path in self.files():
             try:
@@ -61,14 +64,21 @@ class LogShipper:
                 continue
             complete = data[: data.rfind(b"\n") + 1]
             self.offsets[path] = start + len(complete)
-            for raw in complete.decode("utf-8", "replace").splitlines():
-                if raw.strip():
-                    lines.append((service_of(raw), raw))
+            lines += [raw for raw in complete.decode("utf-8", "replace").splitlines() if raw.strip()]
         return lines
+
+
+class LogShipper:
+    def __init__(self, loki_url: str, files: Callable[[], list[Path]], *, host: str | None = None,
+                 timeout_s: float = 10):
+        self.push_url = f"{loki_url.rstrip('/')}/loki/api/v1/push"
+        self.tail = FileTail(files)
+        self.host = host or socket.gethostname()
+        self.timeout_s = timeout_s
 
     def ship_once(self) -> int:
         """Push what was written since the last call; how many lines."""
-        lines = self._new_lines()
+        lines = [(service_of(line), line) for line in self.tail.new_lines()]
         for first in range(0, len(lines), MAX_BATCH_LINES):
             self._push(lines[first:first + MAX_BATCH_LINES])
         return len(lines)

@@ -14,10 +14,10 @@ import getpass
 import json
 import os
 import sys
+import threading
 import time
 from collections import Counter
 from datetime import datetime
-from pathlib import Path
 
 import aio_pika
 import asyncpg
@@ -25,7 +25,7 @@ import httpx
 
 from deployments import preflight as pf
 from deployments import stack as st
-from deployments.logship import stack_log_files
+from deployments.logship import FileTail, stack_log_files
 
 SERVICES = ("orders", "auth", "notifications", "analytics")
 DASHBOARD_FILE = "dashboard.json"
@@ -176,26 +176,43 @@ def readable(line: str) -> tuple[str | None, str]:
 def follow(stack: st.StackSettings, service: str | None, *, once: bool, out=sys.stdout) -> int:
     """Print the stack's JSON log lines readably (only `service`'s when given), then go on with
     the new ones until Ctrl-C (or stop at the end with `once`)."""
-    offsets: dict[Path, int] = {}
+    tail = FileTail(lambda: stack_log_files(stack))
     shown = 0
     while True:
-        for path in stack_log_files(stack):
-            try:
-                with path.open("rb") as file:
-                    file.seek(offsets.get(path, 0))
-                    data = file.read()
-            except FileNotFoundError:
-                continue
-            complete = data[: data.rfind(b"\n") + 1]
-            offsets[path] = offsets.get(path, 0) + len(complete)
-            for raw in complete.decode("utf-8", "replace").splitlines():
-                line_service, text = readable(raw)
-                if line_service is not None and (service is None or line_service == service):
-                    print(text, file=out, flush=True)
-                    shown += 1
+        for raw in tail.new_lines():
+            line_service, text = readable(raw)
+            if line_service is not None and (service is None or line_service == service):
+                print(text, file=out, flush=True)
+                shown += 1
         if once:
             return shown
         time.sleep(0.5)
+
+
+def is_error(line: str) -> bool:
+    """A replica's JSON line at ERROR or worse, or what Python writes when a process fails."""
+    if line.startswith("{"):
+        try:
+            return json.loads(line).get("level") in ("ERROR", "CRITICAL")
+        except (json.JSONDecodeError, AttributeError):
+            return False
+    return line.startswith("Traceback") or " ERROR " in line or line.startswith("ERROR")
+
+
+def show_errors(stack: st.StackSettings, stopping: threading.Event, out=sys.stdout) -> threading.Thread:
+    """While `orderflow run` runs with a quiet console (the replicas' output only in their
+    files): every error written from now on, readably, on the console."""
+    tail = FileTail(lambda: stack_log_files(stack)[1:], from_end=True)  # not the access log
+
+    def watch() -> None:
+        while not stopping.wait(1):
+            for raw in tail.new_lines():
+                if is_error(raw):
+                    print(readable(raw)[1], file=out, flush=True)
+
+    thread = threading.Thread(target=watch, name="console-errors", daemon=True)
+    thread.start()
+    return thread
 
 
 def cmd_logs(args: argparse.Namespace) -> int:

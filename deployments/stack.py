@@ -378,7 +378,9 @@ def start_serve(stack: StackSettings, environments: dict[str, dict[str, str]] | 
         include_dashboard=True,
         _temp_dir=str(stack.ray_temp_dir),
         _metrics_export_port=stack.metrics_port,
-        log_to_driver=True,
+        # A quiet console: the replicas' output stays in Ray's files (`orderflow logs` follows
+        # them; `orderflow run` shows their errors).
+        log_to_driver=False,
     )
     link_prometheus_targets(stack)
     dashboard = f"http://{context.dashboard_url}"

@@ -21,6 +21,14 @@ def orderflow(stack, *args: str, stdin: str | None = None) -> subprocess.Complet
     return subprocess.run(command, env=stack.env, input=stdin, capture_output=True, text=True, timeout=120)
 
 
+def test_the_console_shows_each_service_starting_then_stays_quiet(stack, client):
+    place_order(client, "console@example.com")
+    console = stack.log_path.read_text()
+    for number, service in enumerate(("orders", "auth", "notifications", "analytics"), 1):
+        assert f"orderflow: {service} ready ({number}/4)" in console
+    assert '"service": "orders"' not in console, "replica lines go to their files, not the console"
+
+
 def test_status_shows_every_application_service_and_server(stack, client):
     place_order(client, "status@example.com")
     done = orderflow(stack, "status")

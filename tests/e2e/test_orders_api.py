@@ -231,7 +231,8 @@ def test_service_logs_are_json_lines_with_the_request_id(client, stack):
     order = client.post("/orders", json=order_body(), headers={"X-Request-ID": request_id}).json()
     entry = None
     for _ in range(40):
-        lines = [line[line.index("{"):] for line in stack.log_path.read_text().splitlines() if request_id in line]
+        lines = [line[line.index("{"):] for path in stack.settings.ray_temp_dir.glob("session_latest/logs/worker-*.err")
+                 for line in path.read_text(errors="replace").splitlines() if request_id in line]
         if lines:
             entry = json.loads(lines[0])
             break

@@ -4,7 +4,7 @@ followed across the stack's files, replicas per node from Serve's status API."""
 import io
 import json
 
-from deployments.ops import follow, readable, replicas_per_node
+from deployments.ops import follow, readable, replicas_per_node, show_errors
 from deployments.stack import StackSettings
 
 
@@ -49,3 +49,28 @@ def test_replicas_are_counted_per_application_and_node():
     assert replicas_per_node(details) == {
         "orders": {"status": "RUNNING", "replicas": {"10.0.0.1": 2, "10.0.0.2": 1}},
         "auth": {"status": "DEPLOYING", "replicas": {}}}
+
+
+def test_the_quiet_console_shows_only_errors_written_after_it_started(tmp_path):
+    import threading
+    import time
+
+    stack = StackSettings(run_dir=tmp_path / "run")
+    logs = stack.ray_temp_dir / "session_latest" / "logs"
+    logs.mkdir(parents=True)
+    worker = logs / "worker-1.err"
+    worker.write_text(json.dumps({"service": "orders", "level": "ERROR", "message": "old error"}) + "\n")
+    out, stopping = io.StringIO(), threading.Event()
+    watcher = show_errors(stack, stopping, out=out)
+    with worker.open("a") as file:
+        file.write(json.dumps({"service": "orders", "level": "INFO", "message": "order created"}) + "\n")
+        file.write(json.dumps({"service": "orders", "level": "ERROR", "message": "pool gone"}) + "\n")
+        file.write("Traceback (most recent call last):\n")
+    deadline = time.monotonic() + 10
+    while "Traceback" not in out.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    stopping.set()
+    watcher.join(5)
+    shown = out.getvalue()
+    assert "pool gone" in shown and "Traceback" in shown
+    assert "old error" not in shown and "order created" not in shown
