@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: web run stop test test-packages test-setup test-unit test-deploy test-integration test-e2e test-cluster cluster bench bench-cluster bench-search notebook venv check migrate seed kuberay dashboards k8s-dev-secrets clean
+.PHONY: web run stop test test-packages test-setup test-unit test-deploy test-integration test-e2e test-cluster cluster bench bench-cluster bench-search bench-web notebook venv check migrate seed kuberay dashboards k8s-dev-secrets clean
 
 # The environment is (re)built when pyproject.toml or the pinned versions change.
 $(STAMP): pyproject.toml constraints.txt
@@ -80,10 +80,15 @@ bench-search: $(STAMP)
 bench-cluster: $(STAMP)
 	$(BIN)/python -m bench.cluster_scaling
 
+# Admin panel page load through the gateway in Chromium, cold and warm cache (README, Web clients).
+bench-web: $(STAMP) web
+	$(BIN)/python -m bench.page_load
+
 bench: $(STAMP)
-	@command -v wrk >/dev/null || { echo "make bench needs wrk (Debian: apt-get install wrk)"; exit 1; }
+	@deployments/system-packages.sh bench
 	$(BIN)/python -m bench.orders_throughput
 	$(BIN)/python -m bench.auth_tokens
+	$(BIN)/python -m bench.tracing_cost
 
 # k8s/kuberay/rayservice.yaml's serveConfigV2 from deployments/serve_config.yaml (a test checks it).
 kuberay: $(STAMP)

@@ -1,6 +1,7 @@
 // Charts drawn as SVG, each readable without seeing it: the SVG is role="img" with a <title> and a
 // <desc> that sums it up, and the same figures are in a data table under it.
 import { h, uniqueId } from "../shared/dom";
+import { number } from "../shared/format";
 import { t } from "../shared/i18n";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -22,6 +23,8 @@ export interface Datum {
 }
 
 export interface ChartOptions {
+  /** Across the whole width (a series over time). */
+  wide?: boolean;
   title: string;
   /** Column headers of the data table. */
   labelHeader: string;
@@ -49,7 +52,7 @@ function frame(options: ChartOptions, drawing: SVGElement, titleId: string, desc
   drawing.setAttribute("aria-labelledby", `${titleId} ${descId}`);
   return h(
     "section",
-    { class: "card chart", "aria-labelledby": headingId },
+    { class: options.wide ? "card chart wide" : "card chart", "aria-labelledby": headingId },
     h("h2", { id: headingId }, options.title),
     drawing,
     h("details", { class: "chart-data" }, h("summary", {}, t("analytics.table", { title: options.title })), table),
@@ -79,10 +82,10 @@ function clip(text: string, max: number): string {
 /** Horizontal bars: one row per datum, label on the left, value at the bar's end. */
 export function barChart(options: ChartOptions): HTMLElement {
   const { titleId, descId, head } = labelled(options);
-  const rowHeight = 30;
-  const labelWidth = 190;
-  const valueWidth = 120;
-  const width = 640;
+  const rowHeight = 28;
+  const labelWidth = 150;
+  const valueWidth = 70;
+  const width = 520;
   const barSpace = width - labelWidth - valueWidth;
   const height = Math.max(1, options.data.length) * rowHeight + 10;
   const max = Math.max(1, ...options.data.map((d) => d.value));
@@ -92,7 +95,7 @@ export function barChart(options: ChartOptions): HTMLElement {
     return s(
       "g",
       {},
-      s("text", { x: labelWidth - 8, y: y + rowHeight / 2, "text-anchor": "end", "dominant-baseline": "middle", class: "chart-label" }, clip(d.label, 26)),
+      s("text", { x: labelWidth - 8, y: y + rowHeight / 2, "text-anchor": "end", "dominant-baseline": "middle", class: "chart-label" }, clip(d.label, 20)),
       s("rect", { x: labelWidth, y: y + 4, width: length.toFixed(1), height: rowHeight - 8, rx: 3, class: `chart-bar ${d.tone ?? ""}` }),
       s("text", { x: labelWidth + length + 6, y: y + rowHeight / 2, "dominant-baseline": "middle", class: "chart-value" }, d.text),
     );
@@ -104,14 +107,14 @@ export function barChart(options: ChartOptions): HTMLElement {
 /** Vertical columns over time (one per period), with a light grid and a few period labels. */
 export function columnChart(options: ChartOptions): HTMLElement {
   const { titleId, descId, head } = labelled(options);
-  const width = 640;
-  const height = 240;
-  const left = 56;
+  const width = 1000;
+  const height = 260;
+  const left = 64;
   const bottom = 36;
   const top = 12;
   const plotWidth = width - left - 8;
   const plotHeight = height - top - bottom;
-  const max = Math.max(1, ...options.data.map((d) => d.value));
+  const max = niceCeiling(Math.max(...options.data.map((d) => d.value)));
   const step = plotWidth / Math.max(1, options.data.length);
   const gap = Math.min(4, step * 0.2);
   const parts: SVGElement[] = [];
@@ -120,7 +123,7 @@ export function columnChart(options: ChartOptions): HTMLElement {
     const value = max * fraction;
     parts.push(
       s("line", { x1: left, x2: width - 8, y1: y, y2: y, class: "chart-grid" }),
-      s("text", { x: left - 6, y, "text-anchor": "end", "dominant-baseline": "middle", class: "chart-axis" }, formatTick(value, max)),
+      s("text", { x: left - 6, y, "text-anchor": "end", "dominant-baseline": "middle", class: "chart-axis" }, formatTick(value)),
     );
   }
   const labelEvery = Math.max(1, Math.ceil(options.data.length / 8));
@@ -138,7 +141,14 @@ export function columnChart(options: ChartOptions): HTMLElement {
   return frame(options, drawing, titleId, descId);
 }
 
-function formatTick(value: number, max: number): string {
-  const digits = max < 10 && !Number.isInteger(value) ? 1 : 0;
-  return value.toFixed(digits);
+/** The smallest of 1, 2, 2.5, 5 × 10^k at or above `value` (an axis that ends on a round number). */
+function niceCeiling(value: number): number {
+  if (!(value > 0)) return 1;
+  const power = 10 ** Math.floor(Math.log10(value));
+  const step = [1, 2, 2.5, 5, 10].find((m) => m * power >= value) ?? 10;
+  return step * power;
+}
+
+function formatTick(value: number): string {
+  return number(value, { maximumFractionDigits: value < 10 && !Number.isInteger(value) ? 1 : 0 });
 }

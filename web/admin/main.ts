@@ -62,11 +62,13 @@ document.addEventListener("keydown", (event) => {
 });
 
 function receive(notification: Notification): void {
-  unseen.unshift(notification);
-  unseen.splice(50);
-  paintLive();
+  const shownHere = page?.onLive?.(notification) === true;
+  if (!shownHere) {
+    unseen.unshift(notification);
+    unseen.splice(50);
+    paintLive();
+  }
   announce(notification.title);
-  page?.onLive?.(notification);
 }
 
 function paintLive(): void {
@@ -108,9 +110,12 @@ function header(me: Me | null, route: Route | null): HTMLElement {
   return h(
     "header",
     { class: "site-header" },
-    h("a", { class: "brand", href: BASE }, t("admin.title")),
-    staff
-      ? h(
+    h(
+      "div",
+      { class: "header-main" },
+      h("a", { class: "brand", href: BASE }, t("admin.title")),
+      staff
+        ? h(
           "nav",
           { "aria-label": t("nav.label") },
           h(
@@ -121,7 +126,8 @@ function header(me: Me | null, route: Route | null): HTMLElement {
             admin ? navItem(`${BASE}users`, t("nav.users"), route?.name === "users") : null,
           ),
         )
-      : null,
+        : null,
+    ),
     h(
       "div",
       { class: "header-tools" },
@@ -221,6 +227,7 @@ function adminOnly(main: HTMLElement): Page {
 /** Render what the address asks for, as the session allows. */
 async function show({ focus = false } = {}): Promise<void> {
   const mine = ++generation;
+  panelOpen = false;
   page?.dispose?.();
   page = null;
   const route = parse(location.pathname);

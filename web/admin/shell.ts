@@ -11,8 +11,9 @@ export interface PageContext {
 }
 
 export interface Page {
-  /** A notification came in over the live feed while this page is open. */
-  onLive?(notification: Notification): void;
+  /** A notification came in over the live feed while this page is open; true when the page
+   * shows that very change (the open order reloaded), so it does not count as unseen. */
+  onLive?(notification: Notification): boolean | void;
   /** The page is left: stop timers and requests. */
   dispose?(): void;
 }

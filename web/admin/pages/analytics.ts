@@ -129,6 +129,7 @@ export function analyticsPage(context: PageContext): Page {
     const currencies = Object.keys(stats.revenue).sort();
     const revenueCharts = currencies.map((currency) =>
       columnChart({
+        wide: true,
         title: `${t("analytics.revenue_currency")}: ${currency}`,
         labelHeader: t("analytics.day"),
         valueHeader: `${t("analytics.revenue")} (${currency})`,
@@ -152,6 +153,7 @@ export function analyticsPage(context: PageContext): Page {
         "div",
         { class: "charts" },
         columnChart({
+          wide: true,
           title: t("analytics.per_day"),
           labelHeader: t("analytics.day"),
           valueHeader: t("analytics.orders"),

@@ -207,13 +207,15 @@ export function orderPage(context: PageContext, orderId: string): Page {
 
   return {
     onLive(notification: Notification) {
-      if (notification.order_id !== orderId || busy) return;
+      if (notification.order_id !== orderId) return false;
+      if (busy) return true;
       // Our own change comes back as a notification too: only a newer version is news.
       void (async () => {
         const before = order?.version;
         await load();
         if (order && before !== undefined && order.version !== before) announce(t("order.live_reloaded"));
       })();
+      return true;
     },
     dispose() {
       loading?.abort();
