@@ -35,6 +35,7 @@ from deployments.dev_tls import dev_certificate
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVE_CONFIG = Path(__file__).resolve().parent / "serve_config.yaml"
+GATEWAY_TIMEOUT_MARGIN_S = 5
 NGINX_TEMPLATE = ROOT / "gateway" / "nginx.conf.template"
 
 
@@ -61,8 +62,9 @@ class StackSettings(BaseSettings):
     ready_timeout_s: float = 180
     # The development mail sink (SMTP) the auth service sends to, unless AUTH_SMTP_HOST is set.
     mail_sink_port: int = Field(8025, gt=0, lt=65536)
-    # Overrides serve_config.yaml's http_options.request_timeout_s when set.
-    request_timeout_s: float | None = Field(None, gt=0)
+    # Overrides serve_config.yaml's http_options.request_timeout_s when set (the gateway's
+    # timeout is GATEWAY_TIMEOUT_MARGIN_S shorter).
+    request_timeout_s: float | None = Field(None, gt=GATEWAY_TIMEOUT_MARGIN_S)
     # Where Ray's metrics agent exports every replica's metrics (monitoring/prometheus.yml).
     metrics_port: int = Field(8090, gt=0, lt=65536)
 
@@ -257,6 +259,13 @@ async def seed_demo_orders(orders: OrdersSettings) -> int:
 
 
 # --- Ray Serve ----------------------------------------------------------------------------
+
+def gateway_timeout_s(stack: StackSettings) -> float:
+    """How long the gateway waits for a service: Serve's request_timeout_s less the margin, so
+    a client gets the gateway's 504 problem, never Serve's text/plain 408 (which its default
+    proxy sends; the gateway closing the connection cancels the replica's work as well)."""
+    return serve_config(stack)["http_options"]["request_timeout_s"] - GATEWAY_TIMEOUT_MARGIN_S
+
 
 def serve_config(stack: StackSettings, environments: dict[str, dict[str, str]] | None = None) -> dict:
     """serve_config.yaml as this stack deploys it: on its Serve address, with each
@@ -479,6 +488,7 @@ def render_nginx_config(stack: StackSettings, access_log: str | None = None) -> 
         "TLS": tls,
         "WEB_ROOT": str(stack.web_root.resolve()),
         "SERVE_ADDR": f"{stack.serve_host}:{stack.serve_port}",
+        "UPSTREAM_TIMEOUT": f"{gateway_timeout_s(stack):g}s",
         "ACCESS_LOG": access_log or f"{stack.run_dir.resolve()}/nginx-access.log json",
     }.items():
         text = text.replace(f"@@{name}@@", value)

@@ -54,10 +54,10 @@ async def test_losing_a_worker_under_load_loses_no_acknowledged_write(stack, adm
     (OUTPUT / "cluster-node-loss.json").write_text(json.dumps(figures, indent=2))
     print(json.dumps(figures))
 
-    # Failures are answers, never hangs or dropped connections: a server's 5xx, or Serve's
-    # 408 for a request that waited its request_timeout_s for a replica.
+    # Failures are answers, never hangs or dropped connections: a 5xx problem (the gateway's
+    # 504 for a request that waited its timeout for a replica, not Serve's text/plain 408).
     assert record.hangs == 0 and not record.broken, figures
-    assert all(status >= 500 or status == 408 for status in record.statuses if status >= 400), figures
+    assert all(status >= 500 for status in record.statuses if status >= 400), figures
     # The load went on after the nodes left took over.
     assert len(record.created) > created_at_recovery, figures
     # The lost worker's CPU held replicas the one left cannot: Ray's autoscaler started a node.
