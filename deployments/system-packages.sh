@@ -6,6 +6,7 @@
 #
 #   deployments/system-packages.sh run     what `make run` needs
 #   deployments/system-packages.sh test    what `make test` needs
+#   deployments/system-packages.sh bench   what `make bench` needs (wrk, the load generator)
 set -euo pipefail
 
 # nginx: the gateway. python3-venv: `make` builds the virtual environment with it.
@@ -22,7 +23,8 @@ test_packages=("${run_packages[@]}" xvfb dbus dunst imagemagick systemd desktop-
 case "${1:-}" in
   run) wanted=("${run_packages[@]}") ;;
   test) wanted=("${test_packages[@]}") ;;
-  *) echo "usage: $0 run|test" >&2; exit 2 ;;
+  bench) wanted=("${run_packages[@]}" wrk) ;;
+  *) echo "usage: $0 run|test|bench" >&2; exit 2 ;;
 esac
 
 if ! command -v dpkg-query >/dev/null; then
