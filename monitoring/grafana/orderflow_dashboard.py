@@ -121,7 +121,8 @@ def build() -> dashboard.Dashboard:
         .with_row(dashboard.Row("Events and notifications"))
         .with_panel(graph(
             "Notification lag (p95)",
-            "From the order event's time to its notification stored, and to it pushed to an agent.", "s",
+            "stored: from the order event's time to its notification stored; pushed: from stored to sent to an agent.",
+            "s",
             (quantile(0.95, m.NOTIFICATION_LAG, "stage"), "p95 {{stage}}"),
             (quantile(0.5, m.NOTIFICATION_LAG, "stage"), "p50 {{stage}}"),
         ))

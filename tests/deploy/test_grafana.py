@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from actors.common.metrics import CATALOG
 from deployments.stack import ROOT
 from monitoring.grafana import generate, orderflow_dashboard, queries
 from tests.deploy.support import of_kind, tool
@@ -117,6 +118,19 @@ def test_a_query_that_does_not_parse_is_refused(tmp_path):
 ])
 def test_metric_names_are_read_from_promql(expr, names):
     assert queries.metric_names(expr) == names
+
+
+def test_every_orderflow_metric_is_declared_or_serves_own():
+    """Before any scrape: each name an Orderflow panel reads is a metric of the catalog as Ray
+    exports it (a histogram by its series) or one of Serve's."""
+    declared = set()
+    for metric in CATALOG.values():
+        suffixes = ("_bucket", "_sum", "_count") if metric.kind == "histogram" else ("",)
+        declared |= {metric.exported + suffix for suffix in suffixes}
+    (model,) = queries.dashboards().values()
+    for title, exprs in queries.panel_queries(model).items():
+        for name in set().union(*map(queries.metric_names, exprs)):
+            assert name in declared or name.startswith("ray_serve_"), (title, name)
 
 
 def test_missing_metrics_names_each_panel_with_what_the_scrape_lacks():
