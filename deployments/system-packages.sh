@@ -52,3 +52,8 @@ if [[ " ${missing[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null \
     && systemctl is-active --quiet nginx 2>/dev/null; then
   systemctl stop nginx || true
 fi
+# Likewise Debian's prometheus starts a system Prometheus on 9090; the tests start their own.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null \
+    && systemctl is-active --quiet prometheus 2>/dev/null; then
+  systemctl stop prometheus || true
+fi
