@@ -118,3 +118,28 @@ def test_the_readme_table_lists_every_metric_as_exported():
     chapter = text[text.index("## Monitoring and operations"):]
     listed = set(re.findall(r"^\| `(ray_orderflow_[a-z_]+)`", chapter, re.MULTILINE))
     assert listed == {metric.exported for metric in CATALOG.values()}
+
+
+def test_the_ray_exporter_makes_one_serve_instrument_per_metric_of_its_kind():
+    """Outside a replica Ray's instruments record nothing, but they are made as in one: every
+    catalog metric is a valid Ray metric (name, tag keys, boundaries)."""
+    from ray.serve import metrics as serve_metrics
+
+    from deployments.metrics import RayExporter
+
+    exporter = RayExporter()
+    export_to(exporter)
+    try:
+        for metric in CATALOG.values():
+            series = metric.labels(*("x" for _ in metric.label_names))
+            {"counter": series.inc, "gauge": series.set, "histogram": series.observe}[metric.kind](1)
+    finally:
+        export_to(None)
+    kinds = {"counter": serve_metrics.Counter, "gauge": serve_metrics.Gauge, "histogram": serve_metrics.Histogram}
+    assert set(exporter._instruments) == {metric.name for metric in CATALOG.values()}
+    for metric in CATALOG.values():
+        instrument = exporter._instruments[metric.name]
+        assert type(instrument) is kinds[metric.kind]
+        assert instrument._tag_keys == metric.label_names
+        if metric.kind == "histogram":
+            assert list(instrument.boundaries) == list(metric.buckets)
