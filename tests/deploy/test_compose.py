@@ -117,6 +117,9 @@ def test_prometheus_scrapes_every_ray_node_and_loads_the_alert_rules(config):
     for name in ray_nodes:
         assert f"--metrics-export-port={discovery['port']}" in config["services"][name]["command"]
     assert not any("metrics_path" in job for job in prometheus["scrape_configs"])
+    (rabbitmq,) = [job for job in prometheus["scrape_configs"] if job["job_name"] == "rabbitmq"]
+    assert rabbitmq["static_configs"] == [{"targets": ["rabbitmq:15692"]}]
+    assert config["services"]["rabbitmq"]["image"].startswith("rabbitmq:")  # the official image
     # Debian's docker-compose writes volumes as "source:target[:mode]"
     mounts = {target: source for source, target, *_ in
               (volume.split(":") for volume in config["services"]["prometheus"]["volumes"])}
