@@ -44,7 +44,8 @@ class RayExporter:
         return instrument
 
     def add(self, metric: Metric, labels: Mapping[str, str], amount: float) -> None:
-        self._instrument(metric).inc(amount, dict(labels))
+        if amount:  # Ray's Counter raises on 0 (e.g. no session to revoke), which changes nothing anyway
+            self._instrument(metric).inc(amount, dict(labels))
 
     def set(self, metric: Metric, labels: Mapping[str, str], value: float) -> None:
         self._instrument(metric).set(value, dict(labels))

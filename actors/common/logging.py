@@ -5,6 +5,7 @@ import contextvars
 import json
 import logging
 import sys
+import traceback
 from datetime import UTC, datetime
 
 from opentelemetry import trace
@@ -43,6 +44,11 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+    def formatException(self, ei) -> str:  # noqa: N802 (logging's name)
+        # Without print(): logging's own prints into a buffer, and in a Ray worker, whose
+        # print() is Ray's, that gave one "('...',)" per line.
+        return "".join(traceback.format_exception(*ei)).rstrip("\n")
 
 
 def configure_logging(service: str, level: str = "INFO", *, replica: str | None = None) -> None:

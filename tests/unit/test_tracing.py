@@ -138,3 +138,16 @@ def test_spans_are_exported_over_otlp_only_when_an_endpoint_is_set(endpoint_set)
     assert resource["service.name"] == "orders" and resource["service.instance.id"] == "replica-1"
     assert span.name == "consume order.created" and span.trace_id.hex() == TRACE_ID
     assert span.parent_span_id.hex() == "b7ad6b7169203331"
+
+
+def test_an_exception_is_logged_as_one_readable_traceback():
+    formatter = JsonFormatter("orders")
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("orderflow.http", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    entry = json.loads(formatter.format(record))
+    assert entry["exception"].startswith("Traceback (most recent call last):\n")
+    assert entry["exception"].endswith("ValueError: boom")
