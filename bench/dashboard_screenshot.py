@@ -188,9 +188,10 @@ def main() -> None:
                 names = httpx.get(f"{url}/api/v1/label/__name__/values", timeout=30).json()["data"]
                 missing = queries.missing_metrics(queries.dashboards(), names)
                 minutes = round((time.time() - started) / 60 + 1)
-                render.render(url, minutes, args.out)
+                shown = render.render(url, minutes, args.out)
                 print(f"requests by status: {dict(sorted(traffic.statuses.items()))}")
                 print(f"dashboard metrics Prometheus has not seen: {missing or 'none'}")
+                print(f"series per panel: {shown}")
                 print(f"wrote {args.out}")
 
 

@@ -66,7 +66,8 @@ def no_data(ax) -> None:
     ax.set_yticks([])
 
 
-def draw_graph(ax, panel: dict, prometheus: Prometheus, start: float, end: float, minutes: int, rate: str) -> None:
+def draw_graph(ax, panel: dict, prometheus: Prometheus, start: float, end: float, minutes: int, rate: str) -> int:
+    """The panel's series as lines (stacked when the panel stacks them); how many."""
     step = max(5.0, (end - start) / 240)
     stacked = panel["fieldConfig"]["defaults"].get("custom", {}).get("stacking", {}).get("mode") == "normal"
     series = []
@@ -77,7 +78,7 @@ def draw_graph(ax, panel: dict, prometheus: Prometheus, start: float, end: float
                 series.append((legend(target.get("legendFormat", ""), result["metric"]), points))
     if not series:
         no_data(ax)
-        return
+        return 0
     series.sort(key=lambda s: s[0])
     if stacked:
         # Stack on a common time grid, as Grafana's "normal" stacking draws them.
@@ -98,7 +99,7 @@ def draw_graph(ax, panel: dict, prometheus: Prometheus, start: float, end: float
             values = [v for _, v in points]
             ax.plot(times, values, color=color, linewidth=1.3, label=name)
             ax.fill_between(times, 0, values, color=color, alpha=0.05, linewidth=0)
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, (ax.get_ylim()[1] or 1) * 1.25)  # room for the legend above the lines
     ax.set_xlim(datetime.fromtimestamp(start), datetime.fromtimestamp(end))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M"))
     ax.xaxis.set_major_locator(mdates.AutoDateLocator(maxticks=6))
@@ -106,9 +107,12 @@ def draw_graph(ax, panel: dict, prometheus: Prometheus, start: float, end: float
     if unit:
         ax.set_ylabel(unit, color=MUTED, fontsize=7)
     ax.legend(loc="upper left", fontsize=6.5, frameon=False, labelcolor=TEXT, ncol=min(4, len(series)))
+    return len(series)
 
 
-def draw_bars(ax, panel: dict, prometheus: Prometheus, end: float, minutes: int, rate: str) -> None:
+def draw_bars(ax, panel: dict, prometheus: Prometheus, end: float, minutes: int, rate: str) -> int:
+    """The panel's values over the whole range as horizontal bars, in the status machine's
+    order; how many."""
     bars = []
     for target in panel["targets"]:
         for result in prometheus.instant(fill_variables(target["expr"], minutes, rate), end):
@@ -117,7 +121,7 @@ def draw_bars(ax, panel: dict, prometheus: Prometheus, end: float, minutes: int,
     bars.sort(key=lambda bar: order.index(bar[0]) if bar[0] in order else len(order))
     if not bars:
         no_data(ax)
-        return
+        return 0
     names = [name for name, _ in bars][::-1]
     values = [value for _, value in bars][::-1]
     colors = [PALETTE[i % len(PALETTE)] for i in range(len(bars))][::-1]
@@ -126,9 +130,12 @@ def draw_bars(ax, panel: dict, prometheus: Prometheus, end: float, minutes: int,
         ax.text(value, y, f" {value:.0f}", va="center", color=TEXT, fontsize=8)
     ax.set_xlim(0, max(values) * 1.15 or 1)
     ax.tick_params(axis="y", labelsize=8)
+    return len(bars)
 
 
-def render(prometheus_url: str, minutes: int, out: Path, rate: str = "1m", end: float | None = None) -> Path:
+def render(prometheus_url: str, minutes: int, out: Path, rate: str = "1m", end: float | None = None) -> dict[str, int]:
+    """Draws the dashboard over the `minutes` up to `end` (now) into `out`; returns how many
+    series (or bars) each panel showed."""
     model = json.loads((DASHBOARDS / "orderflow" / "orderflow.json").read_text())
     prometheus = Prometheus(prometheus_url)
     end = end or time.time()
@@ -141,6 +148,7 @@ def render(prometheus_url: str, minutes: int, out: Path, rate: str = "1m", end: 
                 f"{datetime.fromtimestamp(start):%Y-%m-%d %H:%M} to {datetime.fromtimestamp(end):%H:%M}",
                 color=TEXT, fontsize=13, va="center")
     top = 0.7 / height
+    shown = {}
     for panel in model["panels"]:
         pos = panel["gridPos"]
         left, width = pos["x"] / 24, pos["w"] / 24
@@ -162,13 +170,13 @@ def render(prometheus_url: str, minutes: int, out: Path, rate: str = "1m", end: 
         ax.grid(color=GRID, linewidth=0.6)
         ax.set_axisbelow(True)
         if panel["type"] == "timeseries":
-            draw_graph(ax, panel, prometheus, start, end, minutes, rate)
+            shown[panel["title"]] = draw_graph(ax, panel, prometheus, start, end, minutes, rate)
         else:
-            draw_bars(ax, panel, prometheus, end, minutes, rate)
+            shown[panel["title"]] = draw_bars(ax, panel, prometheus, end, minutes, rate)
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=90, facecolor=BACKGROUND)
     plt.close(figure)
-    return out
+    return shown
 
 
 def main() -> None:
@@ -178,7 +186,8 @@ def main() -> None:
     parser.add_argument("--rate-interval", default="1m", help="what Grafana's $__rate_interval becomes")
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots/dashboard.png"))
     args = parser.parse_args()
-    print(render(args.prometheus, args.minutes, args.out, args.rate_interval))
+    shown = render(args.prometheus, args.minutes, args.out, args.rate_interval)
+    print(f"wrote {args.out}; panels without data: {[title for title, n in shown.items() if not n] or 'none'}")
 
 
 if __name__ == "__main__":

@@ -7,15 +7,18 @@ live test uses finds what a scrape lacks."""
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
 from actors.common.metrics import CATALOG
-from deployments.stack import ROOT
+from deployments.stack import ROOT, free_port
 from monitoring.grafana import generate, orderflow_dashboard, queries
 from tests.deploy.support import of_kind, tool
+from tests.support import wait_for
 
 GRAFANA = ROOT / "monitoring" / "grafana"
 ALL = sorted(str(path.relative_to(queries.DASHBOARDS)) for path in queries.DASHBOARDS.rglob("*.json"))
@@ -186,3 +189,73 @@ def test_kubernetes_gets_every_dashboard_and_the_provisioning_as_config_maps(ren
         assert sources["metadata"]["labels"]["grafana_datasource"] == "1"
         providers = maps["grafana-dashboard-providers"]["data"]["orderflow.yaml"]
         assert yaml.safe_load(providers) == provisioning("dashboards"), overlay
+
+
+# --- the screenshot's renderer ------------------------------------------------------------------
+
+# A value for each label the Orderflow panels group by or legend with.
+LABELS = {"currency": "PLN", "to_status": "paid", "stage": "stored", "kind": "password", "outcome": "success",
+          "reason": "logout", "application": "orders", "service": "orders", "status": "200"}
+
+
+def backfill(path: Path, names: set[str], now: int) -> str:
+    """Half an hour of made-up samples of `names` every 15 s, in OpenMetrics text (what
+    `promtool tsdb create-blocks-from openmetrics` takes): counters (_total, _sum, _count)
+    rising, histogram buckets rising per `le`, gauges level."""
+    labels = ",".join(f'{key}="{value}"' for key, value in LABELS.items())
+    lines = []
+    for name in sorted(names):
+        lines.append(f"# TYPE {name} unknown")
+        for step in range(121):
+            at = now - 1800 + 15 * step
+            if name.endswith("_bucket"):
+                lines += [f'{name}{{{labels},le="{le}"}} {step * share} {at}'
+                          for le, share in (("0.1", 1), ("1", 3), ("+Inf", 4))]
+            else:
+                value = 2 * step if name.endswith(("_total", "_sum", "_count")) else 3
+                lines.append(f"{name}{{{labels}}} {value} {at}")
+    lines.append("# EOF")
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_the_renderer_draws_every_panel_from_prometheus(tmp_path):
+    """Debian's Prometheus on made-up samples of every metric the Orderflow dashboard reads
+    (Grafana's own queries, run through Prometheus' API): every panel shows data, and a
+    PNG of the dashboard's size comes out."""
+    from monitoring.grafana import render
+
+    (model,) = queries.dashboards().values()
+    names = set().union(*(queries.metric_names(e) for es in queries.panel_queries(model).values() for e in es))
+    now = int(time.time())
+    promtool = tool("promtool", "deployments/system-packages.sh test installs it (Debian prometheus)")
+    data = tmp_path / "data"
+    result = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics",
+                             backfill(tmp_path / "samples.txt", names, now), str(data)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    port = free_port()
+    (tmp_path / "prometheus.yml").write_text("global: {scrape_interval: 15s}\n")
+    prometheus = subprocess.Popen(
+        [tool("prometheus", "deployments/system-packages.sh test installs it (Debian prometheus)"),
+         f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={data}",
+         f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _ready(url), "Prometheus ready", 60)
+        out = tmp_path / "dashboard.png"
+        shown = render.render(url, 30, out, end=now)
+    finally:
+        prometheus.terminate()
+        prometheus.wait(30)
+    assert {title for title, count in shown.items() if not count} == set()
+    assert set(shown) == set(queries.panel_queries(model))
+    assert shown["Status funnel"] == 2  # new (placed) and paid
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
