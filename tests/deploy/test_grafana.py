@@ -114,7 +114,7 @@ def test_a_query_that_does_not_parse_is_refused(tmp_path):
      {"http_seconds_bucket"}),
     ("max(outbox_backlog) / on (instance) group_left (job) up offset 1h > bool 0",
      {"outbox_backlog", "up"}),
-    ('sum(rate({__name__="ray_tasks", State=~"$State"}[$__rate_interval])) or vector(0)', {"ray_tasks"}),
+    ('sum(rate(ray_tasks{State=~"$State"}[$__rate_interval])) or vector(0)', {"ray_tasks"}),
     ("count without (replica) (ray_serve_deployment_replica_healthy{application=~\"$Application\"} == 1) "
      "unless absent(nan_metric) and 1e3 < inf", {"ray_serve_deployment_replica_healthy", "nan_metric"}),
     ("rate(a:b_total[5m:30s])", {"a:b_total"}),
