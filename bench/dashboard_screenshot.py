@@ -7,8 +7,10 @@ has not seen (none expected) and the request counts.
 
 The traffic: customers place orders in PLN, EUR and USD; staff move most of them along the
 status machine (some to delivered, some cancelled); staff and customers (by order number) log
-in, with some wrong passwords and one account locked out; a desktop agent is connected over
-the WebSocket the whole time, so notifications are stored and pushed.
+in (and some staff out again), with some wrong passwords and one account locked out; a desktop
+agent is connected over the WebSocket the whole time, so notifications are stored and pushed;
+halfway, one message that is no order event goes to the orders exchange and on to the
+dead-letter queue.
 
     flock /tmp/orderflow-e2e.lock .venv/bin/python -m bench.dashboard_screenshot [--minutes 8]
 """
@@ -26,10 +28,12 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import aio_pika
 import httpx
 import websockets
 import yaml
 
+from actors.common.events import ORDER_CREATED
 from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, ROOT, free_port
 from monitoring.grafana import queries, render
 from tests.e2e.conftest import Stack, running
@@ -132,6 +136,13 @@ class Traffic:
         locked = False
         while not stop.is_set():
             roll = random.random()
+            if roll < 0.1:  # a staff member signs in and out again
+                signed_in = self.count(await self.anonymous.post(
+                    "/auth/login", json={"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD}))
+                if signed_in.status_code == 200:
+                    self.count(await self.anonymous.post("/auth/logout", headers={
+                        "Authorization": f"Bearer {signed_in.json()['access_token']}"}))
+                continue
             if roll < 0.4:
                 body = {"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD}
             elif roll < 0.75 and self.placed:
@@ -158,11 +169,22 @@ class Traffic:
                             await asyncio.wait_for(socket.recv(), 1)
             await asyncio.sleep(1)
 
-    async def run(self, token: str, seconds: float) -> None:
+    async def broken_event(self, stack: Stack, after_s: float) -> None:
+        """One message on the orders exchange that is no order event: the consumer moves it to
+        the dead-letter queue (dead-lettered, DLQ depth 1, the OrderflowDeadLetters alert)."""
+        await asyncio.sleep(after_s)
+        connection = await aio_pika.connect(stack.amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            exchange = await channel.get_exchange(stack.exchange)
+            await exchange.publish(aio_pika.Message(b"not an order event", message_id=uuid.uuid4().hex),
+                                   routing_key=ORDER_CREATED)
+
+    async def run(self, stack: Stack, token: str, seconds: float) -> None:
         stop = asyncio.Event()
         tasks = [asyncio.create_task(flow) for flow in (
             self.customer(stop), self.customer(stop), self.warehouse(stop), self.warehouse(stop),
-            self.logins(stop), self.agent(token, stop))]
+            self.logins(stop), self.agent(token, stop), self.broken_event(stack, seconds / 2))]
         await asyncio.sleep(seconds)
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -183,7 +205,7 @@ def main() -> None:
                                    json={"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD}).json()["access_token"]
                 traffic = Traffic(stack.url, token)
                 started = time.time()
-                asyncio.run(traffic.run(token, args.minutes * 60))
+                asyncio.run(traffic.run(stack, token, args.minutes * 60))
                 time.sleep(3 * SCRAPE_INTERVAL_S)  # the last scrapes
                 names = httpx.get(f"{url}/api/v1/label/__name__/values", timeout=30).json()["data"]
                 missing = queries.missing_metrics(queries.dashboards(), names)

@@ -160,9 +160,10 @@ def build() -> dashboard.Dashboard:
         ))
         .with_row(dashboard.Row("Serve"))
         .with_panel(graph(
-            "Replicas per application", "Healthy Serve replicas of each application.", "short",
+            "Replicas per application", "Healthy Serve replicas of each application (stacked: the top is all).",
+            "short",
             ("sum by (application) (ray_serve_deployment_replica_healthy)", "{{application}}"),
-            width=8,
+            stacked=True, width=8,
         ))
         .with_panel(graph(
             "Requests per second", "HTTP requests the services answered, by service; 5xx apart.", "reqps",

@@ -29,6 +29,8 @@ from monitoring.grafana.queries import DASHBOARDS  # noqa: E402
 BACKGROUND, PANEL, GRID, TEXT, MUTED = "#111217", "#181b1f", "#2c3235", "#ccccdc", "#8e8e9e"
 PALETTE = ["#73bf69", "#f2cc0c", "#8ab8ff", "#ff780a", "#f2495c", "#5794f2", "#b877d9", "#705da0", "#37872d"]
 UNITS = {"s": "s", "reqps": "req/s", "short": ""}
+# Grafana's smallest query step: the data source's timeInterval (provisioning/datasources).
+MIN_STEP_S = 15.0
 
 
 def fill_variables(expr: str, minutes: int, rate_interval: str) -> str:
@@ -66,9 +68,20 @@ def no_data(ax) -> None:
     ax.set_yticks([])
 
 
+def with_gaps(points: list[tuple[float, float]], step: float) -> list[tuple[float, float]]:
+    """A NaN where a series has no sample for more than a step, so no line is drawn across
+    the gap (Grafana does not connect null values either)."""
+    spaced = points[:1]
+    for previous, point in zip(points, points[1:]):
+        if point[0] - previous[0] > 1.5 * step:
+            spaced.append((previous[0] + step, math.nan))
+        spaced.append(point)
+    return spaced
+
+
 def draw_graph(ax, panel: dict, prometheus: Prometheus, start: float, end: float, minutes: int, rate: str) -> int:
     """The panel's series as lines (stacked when the panel stacks them); how many."""
-    step = max(5.0, (end - start) / 240)
+    step = max(MIN_STEP_S, (end - start) / 240)
     stacked = panel["fieldConfig"]["defaults"].get("custom", {}).get("stacking", {}).get("mode") == "normal"
     series = []
     for target in panel["targets"]:
@@ -95,6 +108,7 @@ def draw_graph(ax, panel: dict, prometheus: Prometheus, start: float, end: float
     else:
         for i, (name, points) in enumerate(series):
             color = PALETTE[i % len(PALETTE)]
+            points = with_gaps(points, step)
             times = [datetime.fromtimestamp(t) for t, _ in points]
             values = [v for _, v in points]
             ax.plot(times, values, color=color, linewidth=1.3, label=name)
