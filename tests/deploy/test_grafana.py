@@ -186,7 +186,7 @@ def test_kubernetes_gets_every_dashboard_and_the_provisioning_as_config_maps(ren
                    if name.startswith("grafana-dashboards-"))
         sources = maps["grafana-datasources"]
         assert yaml.safe_load(sources["data"]["orderflow.yaml"]) == provisioning("datasources"), overlay
-        assert sources["metadata"]["labels"]["grafana_datasource"] == "1"
+        assert "grafana_datasource" not in sources["metadata"]["labels"]  # kube-prometheus-stack has its own
         providers = maps["grafana-dashboard-providers"]["data"]["orderflow.yaml"]
         assert yaml.safe_load(providers) == provisioning("dashboards"), overlay
 
