@@ -36,8 +36,16 @@ function show(next: View): void {
   view = next;
   shellTexts();
   view.render();
-  // A new screen: a screen reader starts at its heading.
-  main.querySelector<HTMLElement>("h1")?.focus();
+  // A new screen: a screen reader (and the next Tab) starts at its heading, once it has its data,
+  // unless the user has moved on meanwhile.
+  const focusHeading = () => {
+    const active = document.activeElement;
+    if (view === next && (!active || active === document.body || main.contains(active) || !active.isConnected)) {
+      main.querySelector<HTMLElement>("h1")?.focus();
+    }
+  };
+  if (next.ready) void next.ready.then(focusHeading);
+  else focusHeading();
 }
 
 async function route(): Promise<void> {

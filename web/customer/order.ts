@@ -5,7 +5,7 @@ import { h, render } from "../shared/dom";
 import { dateTime, machineTime, money, number } from "../shared/format";
 import { t } from "../shared/i18n";
 import { cancelOrder, getOrder, lineTotal, orderHistory, type HistoryEntry, type Order } from "../shared/orders";
-import { statusBadge, statusLabel } from "../shared/status";
+import { NEXT, statusBadge, statusLabel, type Status } from "../shared/status";
 import { announce, confirmDialog, errorAlert } from "../shared/ui";
 import type { View } from "./view";
 
@@ -40,7 +40,7 @@ export function orderView(main: HTMLElement, id: string, back: (() => void) | nu
 
   /** A changed version means a change by someone else (or us): fetch the history and redraw. */
   const poll = async () => {
-    if (!order || document.hidden) return;
+    if (!order || document.hidden || isFinal(order)) return;
     try {
       const fresh = await getOrder(id, controller.signal);
       if (fresh.version !== order.version) {
@@ -133,12 +133,17 @@ export function orderView(main: HTMLElement, id: string, back: (() => void) | nu
   const onVisible = () => void poll();
   document.addEventListener("visibilitychange", onVisible);
 
-  void load().then(() => {
+  view.ready = load().then(() => {
     if (controller.signal.aborted) return;
     view.render();
     timer = window.setInterval(() => void poll(), POLL_MS);
   });
   return view;
+}
+
+/** Delivered or cancelled: nothing can change any more, so nothing to poll for. */
+function isFinal(order: Order): boolean {
+  return (NEXT[order.status as Status] ?? []).length === 0;
 }
 
 function noticeBox(notice: Notice): HTMLElement {
@@ -162,7 +167,7 @@ function summary(order: Order, cancelling: boolean, cancel: () => void): HTMLEle
       h("h2", { id: "current-heading" }, t("order.current")),
       h("p", { class: "current-status", "data-status": order.status }, statusBadge(order.status)),
       h("p", { class: "muted" }, t("order.placed", { date: dateTime(order.created_at) })),
-      h("p", { class: "muted live-hint" }, t("order.live")),
+      isFinal(order) ? null : h("p", { class: "muted live-hint" }, t("order.live")),
     ),
     canCancel
       ? h(

@@ -79,7 +79,7 @@ export function ordersView(main: HTMLElement, open: (order: Order) => void): Vie
       controller.abort();
     },
   };
-  void load().then(() => view.render());
+  view.ready = load().then(() => view.render());
   return view;
 }
 

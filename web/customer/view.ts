@@ -2,4 +2,6 @@
 export interface View {
   render(): void;
   dispose?(): void;
+  /** Settles once the screen shows its data (after its first load), for focus to move there. */
+  ready?: Promise<void>;
 }

@@ -209,3 +209,50 @@ def test_an_account_sees_all_its_orders(stack, page, anonymous, axe, screenshot)
     expect(page.get_by_role("heading", level=1)).to_have_text("Your orders")
     page.go_back()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Order {first['number']}")
+
+
+def test_keyboard_alone_follows_and_cancels_an_order(page, order, client):
+    page.goto("/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Track your order")
+    number = page.get_by_role("form", name="Follow an order").get_by_label("Order number")
+    for _ in range(10):  # skip link, brand, language, then the first field
+        page.keyboard.press("Tab")
+        if number.evaluate("element => element === document.activeElement"):
+            break
+    expect(number).to_be_focused()
+    page.keyboard.type(order["number"])
+    page.keyboard.press("Tab")
+    page.keyboard.type(order["customer"]["email"])
+    page.keyboard.press("Enter")
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_have_text(f"Order {order['number']}")
+    expect(heading).to_be_focused()  # a screen reader starts at the new screen's heading
+
+    cancel = page.get_by_role("button", name="Cancel order")
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        if cancel.evaluate("element => element === document.activeElement"):
+            break
+    expect(cancel).to_be_focused()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog")
+    expect(dialog.get_by_role("button", name="Keep order")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(dialog.get_by_role("button", name="Cancel order")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator(".current-status")).to_have_text("Cancelled")
+    expect(page.get_by_role("status").filter(has_text="Your order has been cancelled.")).to_be_focused()
+    assert client.get(f"/orders/{order['id']}").json()["status"] == "cancelled"
+
+
+def test_a_session_ended_elsewhere_returns_to_sign_in(page, order):
+    follow(page, order["number"], order["customer"]["email"])
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Order {order['number']}")
+
+    # The same browser's session ends outside this page (another tab's sign-out): the next poll
+    # gets a 401, the refresh fails, and the page says so instead of showing stale data.
+    ended = page.request.post("/auth/session/logout", headers={"X-Orderflow-CSRF": "1"})
+    assert ended.status == 204, ended.text()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Track your order", timeout=LIVE_MS)
+    expect(page.get_by_role("status").filter(has_text="Your session has ended.")).to_be_visible()
+    expect(page.locator(".items-table")).to_have_count(0)
