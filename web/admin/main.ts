@@ -40,6 +40,8 @@ const badge = h("button", { type: "button", class: "live-badge", "aria-expanded"
 const panelList = h("ul", { class: "live-list" });
 const panelHeading = h("h2", { id: "live-panel-heading" });
 const markSeen = h("button", { type: "button", class: "button" });
+// Made once: it keeps itself up to date with the language (a new one per render would pile up listeners).
+const language = languageSwitch();
 const panel = h("section", { id: "live-panel", class: "live-panel card", hidden: true, "aria-labelledby": "live-panel-heading" }, panelHeading, panelList, markSeen);
 
 badge.addEventListener("click", () => {
@@ -133,7 +135,7 @@ function header(me: Me | null, route: Route | null): HTMLElement {
       { class: "header-tools" },
       staff ? h("div", { class: "live" }, liveStatus, badge) : null,
       me ? h("span", { class: "muted who" }, t("signed_in_as", { email: me.email ?? "" })) : null,
-      languageSwitch(),
+      language,
       me ? h("button", { type: "button", class: "button", onclick: signOut }, t("signout")) : null,
     ),
   );
@@ -287,7 +289,11 @@ async function boot(): Promise<void> {
     void show({ focus: true });
   });
   onNavigate(() => void show({ focus: true }));
-  onLocaleChange(() => void show());
+  onLocaleChange(async () => {
+    const switching = language.contains(document.activeElement);
+    await show();
+    if (switching) language.querySelector("select")?.focus(); // moved by the re-render, which blurs it
+  });
   await show();
 }
 

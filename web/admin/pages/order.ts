@@ -19,6 +19,7 @@ export function orderPage(context: PageContext, orderId: string): Page {
   let busy = false;
   /** A message that outlives the re-render after a reload (412, 409, a live change). */
   let message: HTMLElement | null = null;
+  let focusActions = false;
 
   render(main, h("p", { class: "muted" }, t("loading")));
 
@@ -41,7 +42,6 @@ export function orderPage(context: PageContext, orderId: string): Page {
 
   function show(current: Order, history: HistoryEntry[]): void {
     context.setTitle(t("admin.page.order", { number: current.number }));
-    const keepFocus = document.activeElement?.closest("#main") ? "actions" : null;
     const actions = actionsSection(current);
     render(
       main,
@@ -52,7 +52,11 @@ export function orderPage(context: PageContext, orderId: string): Page {
       itemsSection(current),
       historySection(history),
     );
-    if (keepFocus) actions.querySelector<HTMLElement>("button, h2")?.focus();
+    if (focusActions) {
+      // After a change the pressed button is gone: the keyboard goes on from the new buttons.
+      focusActions = false;
+      actions.querySelector<HTMLElement>("button, h2")?.focus();
+    }
   }
 
   function customerSection(current: Order): HTMLElement {
@@ -200,6 +204,7 @@ export function orderPage(context: PageContext, orderId: string): Page {
     } finally {
       busy = false;
     }
+    focusActions = true;
     await load();
   }
 

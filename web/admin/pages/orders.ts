@@ -66,7 +66,8 @@ export function ordersPage(context: PageContext): Page {
   const earlier: (string | null)[] = [];
   let cursor: string | null = null;
   let loading: AbortController | null = null;
-  const changed = new Set<string>();
+  /** Orders the live feed told about while the list is open: "new" or "updated". */
+  const changed = new Map<string, "new" | "updated">();
 
   const statusBoxes = STATUSES.map((status) => {
     const id = `filter-status-${status}`;
@@ -193,7 +194,7 @@ export function ordersPage(context: PageContext): Page {
               "th",
               { scope: "row" },
               link(orderPath(order.id), order.number),
-              changed.has(order.id) ? h("span", { class: "changed-mark" }, " ", t("orders.changed_row")) : null,
+              changed.has(order.id) ? h("span", { class: "changed-mark" }, " ", t(`orders.${changed.get(order.id)}_row`)) : null,
             ),
             h("td", {}, h("time", { datetime: machineTime(order.created_at) }, dateTime(order.created_at))),
             h("td", {}, h("div", {}, order.customer.name), h("div", { class: "muted small" }, order.customer.email)),
@@ -210,7 +211,9 @@ export function ordersPage(context: PageContext): Page {
 
   return {
     onLive(notification: Notification) {
-      changed.add(notification.order_id);
+      if (changed.get(notification.order_id) !== "new") {
+        changed.set(notification.order_id, notification.kind === "order_created" ? "new" : "updated");
+      }
       void load({ quiet: true });
     },
     dispose() {
