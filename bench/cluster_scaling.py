@@ -26,7 +26,7 @@ import httpx
 
 from bench.support import ADMIN, RESULTS
 from tests.cluster.conftest import ClusterStack
-from tests.cluster.load import Load, Timeline, order_flow, reads
+from tests.cluster.load import Load, Timeline, order_flow, reads, stats_reads
 from tests.e2e.conftest import running
 
 # Each step: its name and its loads (concurrent clients, what each does). Customers place,
@@ -34,7 +34,7 @@ from tests.e2e.conftest import running
 # (/analytics/stats), work on the replicas rather than on this client.
 CUSTOMERS = (8, order_flow, ())
 ORDER_READERS = lambda n: (n, reads, ("/orders?limit=200",))  # noqa: E731
-ANALYTICS_READERS = (32, reads, ("/analytics/stats",))
+ANALYTICS_READERS = (32, stats_reads, ())
 STEPS = [
     ("8 customers", [CUSTOMERS]),
     ("+32 order readers", [CUSTOMERS, ORDER_READERS(32)]),

@@ -3,16 +3,18 @@ whose acknowledged writes are checked afterwards, and plain read loads that driv
 application's autoscaling. Used by tests/cluster and bench/cluster_scaling."""
 
 import asyncio
+import random
 import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 
 import httpx
 
 from tests.factories import order_body
 
-# Longer than Serve's request timeout (the e2e stack's 10 s): a request that outlives this
+# Longer than Serve's request timeout (the e2e stack's 15 s): a request that outlives this
 # hung instead of getting Serve's or the gateway's answer.
 CLIENT_TIMEOUT_S = 25
 
@@ -75,6 +77,18 @@ async def order_flow(client: httpx.AsyncClient, record: Record, stop: asyncio.Ev
 async def reads(client: httpx.AsyncClient, record: Record, stop: asyncio.Event, path: str) -> None:
     while not stop.is_set():
         await _call(record, path, client.get(path))
+
+
+async def stats_reads(client: httpx.AsyncClient, record: Record, stop: asyncio.Event) -> None:
+    """Statistics of a different range each time: the replica computes them (pandas) instead of
+    answering from its Redis cache, which a repeated range hits at almost no cost."""
+    today = datetime.now(timezone.utc).date()
+    while not stop.is_set():
+        first = today - timedelta(days=random.randint(1, 400))
+        last = first + timedelta(days=random.randint(0, 400))
+        params = {"from": first.isoformat(), "to": last.isoformat(), "top": random.randint(1, 100),
+                  "granularity": random.choice(("day", "week", "month"))}
+        await _call(record, "/analytics/stats", client.get("/analytics/stats", params=params))
 
 
 class Load:

@@ -8,13 +8,12 @@ import json
 
 import pytest
 
-from tests.cluster.load import Load, Timeline, order_flow, reads, wait_until
+from tests.cluster.load import Load, Timeline, order_flow, reads, stats_reads, wait_until
 from tests.e2e.conftest import OUTPUT
 
 pytestmark = pytest.mark.timeout(1200)
 # Pages of 200 orders: the replica's work (PostgreSQL, JSON), not the client's, is what grows.
 ORDERS_READ = "/orders?limit=200"
-ANALYTICS_READ = "/analytics/stats"
 
 
 def minimum(app: str) -> int:
@@ -39,7 +38,7 @@ async def test_each_application_scales_on_its_own_load_alone(stack, admin_token)
         await wait_until(lambda: dashboard.targets()["orders"] == minimum("orders"), "orders back to its minimum",
                          400, every_s=5)
         timeline.step = "analytics reads"
-        async with Load(stack.url, admin_token, 32, reads, ANALYTICS_READ):
+        async with Load(stack.url, admin_token, 32, stats_reads):
             await wait_until(lambda: dashboard.targets()["analytics"] > minimum("analytics"),
                              "analytics adds a replica", 300)
     (OUTPUT / "cluster-scaling.json").write_text(json.dumps(timeline.samples, indent=1))
