@@ -10,6 +10,7 @@ import aio_pika
 import httpx
 import pytest
 
+from deployments.stack import DEV_ADMIN_EMAIL
 from tests.e2e.support import wait_for_metric
 from tests.factories import order_body, unique_email
 from tests.servers import postgres_stopped
@@ -78,7 +79,55 @@ def test_list_filters_and_paginates_without_gaps_or_repeats(client):
     assert pages == 3
     assert seen == list(reversed(placed))
     paid = client.get("/orders", params={"email": email, "status": "paid"}).json()
-    assert paid == {"items": [], "next_cursor": None}
+    assert paid == {"items": [], "next_cursor": None, "total": 0}
+
+
+def test_the_admin_list_searches_by_part_of_number_email_or_name_and_counts_every_match(client):
+    """The admin panel's orders list: q on a part of the number, email or name in any case,
+    several statuses at once, and `total` (every match, not the page)."""
+    token = uuid.uuid4().hex[:8]
+    placed = [create(client, customer={"email": f"{token}.{n}@shop.example", "name": f"Zofia Kowalska-{token}{n}"})
+              for n in range(3)]
+    change = {"If-Match": '"1"'}
+    assert client.post(f"/orders/{placed[0]['id']}/status", json={"status": "paid"}, headers=change).status_code == 200
+    assert client.post(f"/orders/{placed[1]['id']}/cancel", headers=change).status_code == 200
+    ids = [o["id"] for o in reversed(placed)]
+
+    def listed(**params) -> tuple[list[str], int]:
+        response = client.get("/orders", params=params)
+        assert response.status_code == 200, response.text
+        return [o["id"] for o in response.json()["items"]], response.json()["total"]
+
+    assert listed(q=f"KOWALSKA-{token.upper()}") == (ids, 3)  # name
+    assert listed(q=f"{token}.1@SHOP") == ([placed[1]["id"]], 1)  # email
+    assert listed(q=placed[2]["number"].lower()) == ([placed[2]["id"]], 1)  # number, any case
+    assert listed(q=token, status=["paid", "cancelled"]) == (ids[1:], 2)
+    pages, cursor = [], None
+    while True:
+        page = client.get("/orders", params={"q": token, "limit": 1} | ({"cursor": cursor} if cursor else {})).json()
+        assert page["total"] == 3
+        pages += [o["id"] for o in page["items"]]
+        if not (cursor := page["next_cursor"]):
+            break
+    assert pages == ids
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"status": "lost"}, {"q": "x" * 101}, {"q": " "},
+     {"created_from": "2026-03-02T00:00:00Z", "created_to": "2026-03-01T00:00:00Z"}],
+    ids=["unknown-status", "q-too-long", "q-blank", "range-backwards"],
+)
+def test_list_queries_out_of_the_contract_are_422_problems(client, params):
+    assert_problem(client.get("/orders", params=params), 422, "validation-error")
+
+
+def test_the_history_says_who_changed_the_order_by_email(client, anonymous):
+    order = anonymous.post("/orders", json=order_body()).json()
+    assert client.post(f"/orders/{order['id']}/status", json={"status": "paid"},
+                       headers={"If-Match": '"1"'}).status_code == 200
+    history = client.get(f"/orders/{order['id']}/history").json()
+    assert [(h["status"], h["by"]) for h in history] == [("new", "customer"), ("paid", DEV_ADMIN_EMAIL)]
 
 
 def test_status_flows_to_delivered_with_versions_and_history(client):
@@ -94,6 +143,7 @@ def test_status_flows_to_delivered_with_versions_and_history(client):
         assert response.headers["etag"] == f'"{order["version"]}"'
     history = client.get(f"/orders/{order['id']}/history").json()
     assert [h["status"] for h in history] == ["new", "paid", "picking", "packed", "shipped", "delivered"]
+    assert {h["by"] for h in history[1:]} == {DEV_ADMIN_EMAIL}  # who, by email: no user id
 
 
 def test_illegal_stale_and_unconditional_changes_are_refused(client):
