@@ -4,7 +4,8 @@ time the replicas Serve wants and runs per application and the Ray nodes alive.
 
 Each step (STEPS) runs for --step-s seconds: customers placing, paying and reading orders
 (the order flow of tests/cluster) all along, order readers added until orders scales, then
-analytics readers until the cluster outgrows its two workers. Then the load stops and the
+analytics readers, then sign-ins (auth) until the cluster outgrows its two workers and Ray's
+autoscaler starts a node. Then the load stops and the
 bench watches replicas and nodes go back down. Prints per step requests/s (and the ratio to
 the first, lightest step, measured in the same run), failed requests, replicas and nodes,
 and the largest load held without a failed request; saves the timeline (JSON) and its plot
@@ -26,7 +27,7 @@ import httpx
 
 from bench.support import ADMIN, RESULTS
 from tests.cluster.conftest import ClusterStack
-from tests.cluster.load import Load, Timeline, order_flow, reads, stats_reads
+from tests.cluster.load import Load, Timeline, order_flow, reads, sign_ins, stats_reads
 from tests.e2e.conftest import running
 
 # Each step: its name and its loads (concurrent clients, what each does). Customers place,
@@ -35,11 +36,13 @@ from tests.e2e.conftest import running
 CUSTOMERS = (8, order_flow, ())
 ORDER_READERS = lambda n: (n, reads, ("/orders?limit=200",))  # noqa: E731
 ANALYTICS_READERS = (32, stats_reads, ())
+SIGN_INS = (64, sign_ins, ())  # each its own account: password hashing on the auth replicas
 STEPS = [
     ("8 customers", [CUSTOMERS]),
     ("+32 order readers", [CUSTOMERS, ORDER_READERS(32)]),
     ("+96 order readers", [CUSTOMERS, ORDER_READERS(96)]),
     ("+96 order +32 analytics readers", [CUSTOMERS, ORDER_READERS(96), ANALYTICS_READERS]),
+    ("+64 sign-ins", [CUSTOMERS, ORDER_READERS(96), ANALYTICS_READERS, SIGN_INS]),
 ]
 APPS = ("orders", "auth", "notification", "analytics")
 
@@ -64,9 +67,12 @@ async def measure(stack: ClusterStack, step_s: float, settle_s: float) -> tuple[
                     "peak_replicas": {app: timeline.peak(app, name) for app in APPS},
                     "peak_nodes": timeline.peak_nodes(name)}
             step["failed_statuses"] = {str(s): n for s, n in step["failed_statuses"].items() if s >= 400}
+            step["failed_kinds"] = dict(sum((r.failed_kinds for r in records), Counter()))
             steps.append(step)
             print(f"  {name:<34} {step['rps']:>7} req/s  failed {step['failed']:>3}  "
                   f"replicas {step['peak_replicas']}  nodes {step['peak_nodes']}", flush=True)
+            for kind, n in step["failed_kinds"].items():
+                print(f"    {n:>5} x {kind}", flush=True)
         timeline.step = "no load"
         await asyncio.sleep(settle_s)
     return steps, timeline.samples

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 
-from tests.factories import order_body
+from tests.factories import PASSWORD, order_body, unique_email
 
 # Longer than Serve's request timeout (the e2e stack's 15 s): a request that outlives this
 # hung instead of getting Serve's or the gateway's answer.
@@ -27,6 +27,9 @@ class Record:
     created: list[str] = field(default_factory=list)  # orders answered 201
     paid: list[str] = field(default_factory=list)  # orders whose change to paid was answered 200
     failures: list[tuple[float, str, int]] = field(default_factory=list)  # (time, what, status)
+    # Each failed answer's "<status> <problem type>", or its content type when not a problem:
+    # which part answered (the gateway, Serve, a service).
+    failed_kinds: Counter = field(default_factory=Counter)
 
     @property
     def total(self) -> int:
@@ -40,7 +43,18 @@ class Record:
         self.statuses[response.status_code] += 1
         if response.status_code >= 400:
             self.failures.append((time.monotonic(), what, response.status_code))
+            self.failed_kinds[f"{response.status_code} {problem_type(response)}"] += 1
         return response.status_code < 400
+
+
+def problem_type(response: httpx.Response) -> str:
+    content_type = response.headers.get("content-type", "")
+    if content_type.startswith("application/problem+json"):
+        try:
+            return response.json().get("type", "?")
+        except ValueError:
+            return "a problem+json that is not JSON"
+    return content_type or "no content type"
 
 
 async def _call(record: Record, what: str, request) -> httpx.Response | None:
@@ -77,6 +91,18 @@ async def order_flow(client: httpx.AsyncClient, record: Record, stop: asyncio.Ev
 async def reads(client: httpx.AsyncClient, record: Record, stop: asyncio.Event, path: str) -> None:
     while not stop.is_set():
         await _call(record, path, client.get(path))
+
+
+async def sign_ins(client: httpx.AsyncClient, record: Record, stop: asyncio.Event) -> None:
+    """A customer signing in again and again, on an account of its own (the lockout caps one
+    account's parallel attempts): password hashing, CPU work on the auth replicas."""
+    email = unique_email("load")
+    registered = await _call(record, "register", client.post(
+        "/auth/register", json={"email": email, "password": PASSWORD, "name": "Load"}))
+    if registered is None or registered.status_code != 202:
+        return
+    while not stop.is_set():
+        await _call(record, "login", client.post("/auth/login", json={"email": email, "password": PASSWORD}))
 
 
 async def stats_reads(client: httpx.AsyncClient, record: Record, stop: asyncio.Event) -> None:
