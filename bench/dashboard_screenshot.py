@@ -28,15 +28,14 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import aio_pika
 import httpx
 import websockets
 import yaml
 
-from actors.common.events import ORDER_CREATED
 from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, ROOT, free_port
 from monitoring.grafana import queries, render
 from tests.e2e.conftest import Stack, running
+from tests.e2e.support import publish_broken_event
 from tests.factories import order_body
 
 SCRAPE_INTERVAL_S = 5
@@ -173,12 +172,7 @@ class Traffic:
         """One message on the orders exchange that is no order event: the consumer moves it to
         the dead-letter queue (dead-lettered, DLQ depth 1, the OrderflowDeadLetters alert)."""
         await asyncio.sleep(after_s)
-        connection = await aio_pika.connect(stack.amqp_url)
-        async with connection:
-            channel = await connection.channel()
-            exchange = await channel.get_exchange(stack.exchange)
-            await exchange.publish(aio_pika.Message(b"not an order event", message_id=uuid.uuid4().hex),
-                                   routing_key=ORDER_CREATED)
+        await publish_broken_event(stack)
 
     async def run(self, stack: Stack, token: str, seconds: float) -> None:
         stop = asyncio.Event()

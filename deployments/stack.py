@@ -489,12 +489,21 @@ def render_nginx_config(stack: StackSettings, access_log: str | None = None) -> 
         "WEB_ROOT": str(stack.web_root.resolve()),
         "SERVE_ADDR": f"{stack.serve_host}:{stack.serve_port}",
         "UPSTREAM_TIMEOUT": f"{gateway_timeout_s(stack):g}s",
+        "USER": worker_user(),
         "ACCESS_LOG": access_log or f"{stack.run_dir.resolve()}/nginx-access.log json",
     }.items():
         text = text.replace(f"@@{name}@@", value)
     path = stack.run_dir / "nginx.conf"
     path.write_text(text)
     return path
+
+
+def worker_user() -> str:
+    """nginx's `user` directive. Started as root (CI, a container without USER), nginx runs its
+    workers as nobody, who cannot read web/dist in a checkout under root's private home or in
+    pytest's temp dirs: the pages would answer "not built". The gateway of a local run reads
+    the checkout as the user who started it; elsewhere nginx ignores the directive."""
+    return "user root;" if os.geteuid() == 0 else ""
 
 
 def find_nginx(binary: str, path: str | None = None) -> str | None:

@@ -84,6 +84,7 @@ class NotificationHub:
         self._listener = NotifyListener(dsn, NOTIFY_CHANNEL, self._loop.woken)
 
     def start(self) -> None:
+        AGENTS_CONNECTED.set(0)  # none yet: the gauge reads 0 from the start, not absent
         self._loop.start()
 
     async def stop(self) -> None:

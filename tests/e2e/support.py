@@ -1,18 +1,21 @@
 """Helpers of the end-to-end tests: accounts and orders through the gateway, the mails the
 stack's mail sink keeps as files, raw HTTP requests, the local addresses a port listens on, and
-the metrics Ray's metrics agents export."""
+the metrics Ray's metrics agents export, and a message no consumer can read."""
 
 import email
 import email.policy
 import json
 import re
 import socket
+import uuid
 from pathlib import Path
 
+import aio_pika
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+from actors.common.events import ORDER_CREATED
 from tests.factories import PASSWORD, unique_email
 from tests.support import wait_for
 
@@ -121,3 +124,14 @@ def wait_for_metric(stack, name: str, timeout_s: float = 60, **labels: str) -> l
         lambda: [s for s in ray_metrics(stack) if s.name == name and labels.items() <= s.labels.items()],
         f"{name}{labels or ''} in Ray's metrics", timeout_s,
     )
+
+
+async def publish_broken_event(stack) -> None:
+    """One message on the stack's orders exchange that is no order event: the notification
+    consumer moves it to the dead-letter queue (dead-lettered, DLQ depth 1)."""
+    connection = await aio_pika.connect(stack.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(stack.exchange)
+        await exchange.publish(aio_pika.Message(b"not an order event", message_id=uuid.uuid4().hex),
+                               routing_key=ORDER_CREATED)

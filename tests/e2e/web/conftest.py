@@ -33,10 +33,11 @@ API_CLIENT_ERROR = re.compile(r"^Failed to load resource: the server responded w
 TIMEOUT_MS = 15_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(stack) -> Browser:
-    # After the stack (so closed before it): the stack's clean-up runs asyncio.run, which
-    # cannot while Playwright's sync API holds its event loop in this thread.
+    # After the stack (so closed before it), and only for this package: while Playwright's sync
+    # API holds its event loop in this thread, neither the stack's clean-up (asyncio.run) nor
+    # any async test after these (pytest-asyncio) can run.
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: deployments/system-packages.sh test installs Debian's chromium")
     with sync_playwright() as playwright:
