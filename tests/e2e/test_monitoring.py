@@ -5,6 +5,7 @@ makes OrderflowServiceDown fire for analytics in Prometheus' /api/v1/alerts, and
 the application is deployed again."""
 
 import asyncio
+import json
 import re
 import shutil
 import subprocess
@@ -13,6 +14,7 @@ import time
 import httpx
 import pytest
 import yaml
+from websockets.sync.client import connect
 
 from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, free_port
 from monitoring.alerts import RULES_DIR, alert_rules, metric_names
@@ -115,9 +117,10 @@ def test_every_metric_the_rules_read_is_in_the_scrape(prometheus, stack, anonymo
         pytest.fail(f"not in the scrape: {sorted(last)}")
 
 
-async def test_every_metric_the_dashboard_reads_is_in_the_scrape(prometheus, stack, anonymous, client):
+async def test_every_metric_the_dashboard_reads_is_in_the_scrape(prometheus, stack, anonymous, client, admin_token):
     """Every query of the Orderflow dashboard reads metrics the scrape has, after the traffic
-    of the test above, an order paid and a message the consumer dead-letters. Ray exports a counter
+    of the test above, an order paid, a message the consumer dead-letters, and with an agent
+    connected to the notifications WebSocket. Ray exports a counter
     from its first increment only: the two counters of failures this test does not cause (a
     publish to RabbitMQ failing, an event retried) are left out, by name."""
     not_caused = {"ray_orderflow_outbox_publish_failures_total", "ray_orderflow_events_retried_total"}
@@ -133,10 +136,13 @@ async def test_every_metric_the_dashboard_reads_is_in_the_scrape(prometheus, sta
         last = {panel: names - not_caused for panel, names in missing.items() if names - not_caused}
         return not last
 
-    try:
-        await asyncio.to_thread(wait_for, none_missing, "every metric of the dashboard in Prometheus", 120)
-    except AssertionError:
-        pytest.fail(f"panels whose metrics are not in the scrape: {last}")
+    agent_url = stack.url.replace("http://", "ws://") + f"/notifications/ws?token={admin_token}"
+    with connect(agent_url, open_timeout=10) as agent:
+        assert json.loads(agent.recv(timeout=10))  # accepted: a heartbeat or a notification
+        try:
+            await asyncio.to_thread(wait_for, none_missing, "every metric of the dashboard in Prometheus", 120)
+        except AssertionError:
+            pytest.fail(f"panels whose metrics are not in the scrape: {last}")
 
 
 def serve_api(stack) -> tuple[str, dict[str, str]]:
