@@ -77,12 +77,18 @@ def api(prometheus: str, path: str, **params) -> dict | list:
 
 
 def test_every_target_is_up(prometheus):
+    seen = []
+
     def all_up():
         targets = api(prometheus, "targets")["activeTargets"]
+        seen[:] = [(t["labels"]["job"], t["scrapeUrl"], t["health"], t.get("lastError", "")) for t in targets]
         jobs = {target["labels"]["job"] for target in targets}
         return jobs == {"ray", "serve-ingress", "prometheus"} and all(t["health"] == "up" for t in targets) \
             and targets
-    targets = wait_for(all_up, "every target up", 90)
+    try:
+        targets = wait_for(all_up, "every target up", 180)
+    except AssertionError:
+        pytest.fail(f"targets (job, url, health, last error): {seen}")
     assert sum(target["labels"]["job"] == "ray" for target in targets) >= 1
 
 
