@@ -30,6 +30,7 @@ class Record:
     # Each failed answer's "<status> <problem type>", or its content type when not a problem:
     # which part answered (the gateway, Serve, a service).
     failed_kinds: Counter = field(default_factory=Counter)
+    first_answers: dict[str, str] = field(default_factory=dict)  # kind -> its first body (cut)
 
     @property
     def total(self) -> int:
@@ -43,7 +44,9 @@ class Record:
         self.statuses[response.status_code] += 1
         if response.status_code >= 400:
             self.failures.append((time.monotonic(), what, response.status_code))
-            self.failed_kinds[f"{response.status_code} {problem_type(response)}"] += 1
+            kind = f"{response.status_code} {problem_type(response)}"
+            self.failed_kinds[kind] += 1
+            self.first_answers.setdefault(kind, f"{what}: {response.text[:300]}")
         return response.status_code < 400
 
 
