@@ -6,6 +6,7 @@ import json
 
 from deployments.ops import follow, readable, replicas_per_node, show_errors
 from deployments.stack import StackSettings
+from tests.support import wait_for
 
 
 def test_a_service_line_is_made_readable_with_its_context():
@@ -53,7 +54,6 @@ def test_replicas_are_counted_per_application_and_node():
 
 def test_the_quiet_console_shows_only_errors_written_after_it_started(tmp_path):
     import threading
-    import time
 
     stack = StackSettings(run_dir=tmp_path / "run")
     logs = stack.ray_temp_dir / "session_latest" / "logs"
@@ -66,11 +66,11 @@ def test_the_quiet_console_shows_only_errors_written_after_it_started(tmp_path):
         file.write(json.dumps({"service": "orders", "level": "INFO", "message": "order created"}) + "\n")
         file.write(json.dumps({"service": "orders", "level": "ERROR", "message": "pool gone"}) + "\n")
         file.write("Traceback (most recent call last):\n")
-    deadline = time.monotonic() + 10
-    while "Traceback" not in out.getvalue() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    stopping.set()
-    watcher.join(5)
+    try:
+        wait_for(lambda: "Traceback" in out.getvalue(), "the error lines on the console", 10)
+    finally:
+        stopping.set()
+        watcher.join(5)
     shown = out.getvalue()
     assert "pool gone" in shown and "Traceback" in shown
     assert "old error" not in shown and "order created" not in shown
