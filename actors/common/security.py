@@ -106,14 +106,20 @@ class JwksKeySource:
         self.timeout_s = timeout_s
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
+        self._fetch_failed = False
         self._lock = asyncio.Lock()
 
     async def get(self, kid: str) -> jwt.PyJWK | None:
+        """The key `kid` names; None when the auth service's current keys do not have it.
+        ServiceUnavailable when its keys could not be fetched, also while the next attempt
+        waits out min_refetch_s: the token may be valid, so it is not refused."""
         if kid in self._keys:
             return self._keys[kid]
         async with self._lock:
             if kid not in self._keys and time.monotonic() - self._fetched_at >= self.min_refetch_s:
                 await self._fetch()
+        if kid not in self._keys and self._fetch_failed:
+            raise ServiceUnavailable("The auth service's keys cannot be fetched.", dependency="auth")
         return self._keys.get(kid)
 
     async def _fetch(self) -> None:
@@ -123,10 +129,10 @@ class JwksKeySource:
                 response = await client.get(self.url)
                 response.raise_for_status()
             self._keys = {k["kid"]: jwt.PyJWK(k) for k in response.json()["keys"]}
+            self._fetch_failed = False
         except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWTError) as exc:
             log.warning("cannot fetch signing keys from %s: %s", self.url, exc)
-            if not self._keys:
-                raise ServiceUnavailable("The auth service's keys cannot be fetched.", dependency="auth") from exc
+            self._fetch_failed = True
 
 
 class SessionCheck(Protocol):
