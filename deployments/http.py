@@ -3,6 +3,7 @@
 Swagger UI without a CDN, and the OpenAPI document of deployments/openapi.py."""
 
 import asyncio
+import logging
 import re
 import time
 import uuid
@@ -54,6 +55,9 @@ from actors.common.tracing import SpanKind, configure_tracing, continued
 from deployments.openapi import PROBLEM_JSON, openapi_with_errors
 
 MAX_BODY_BYTES = 1024 * 1024
+# Routes asked every few seconds by Serve's health check and the probes: their request lines
+# are DEBUG (LOG_LEVEL=DEBUG shows them), every other request's are INFO.
+PROBE_ROUTES = frozenset({"/health", "/ready"})
 # The X-Request-ID kept from a caller (the gateway and Serve's HAProxy apply the same rule);
 # anything else is replaced by a fresh id.
 REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
@@ -197,6 +201,7 @@ class RequestContext:
         request_id = caller_id.decode("ascii") if REQUEST_ID.fullmatch(caller_id) else uuid.uuid4().hex
         rid_token = request_id_var.set(request_id)
         oid_token = order_id_var.set(None)
+        method = scope["method"]
         started = time.perf_counter()
         status = 500
         with continued(headers.get(b"traceparent"), scope["method"], kind=SpanKind.SERVER,
@@ -233,6 +238,14 @@ class RequestContext:
                 # The route's template (set by the router), never the raw path: ids would explode the labels.
                 route = getattr(scope.get("route"), "path", "unmatched")
                 observe_request(self.service, scope["method"], route, status, started)
+                # One line per request, inside the span and with the request id still set, so it
+                # carries request_id and trace_id like every other line of this request.
+                duration_ms = round((time.perf_counter() - started) * 1000, 1)
+                log.log(logging.DEBUG if route in PROBE_ROUTES else logging.INFO, "%s %s %d %.1f ms",
+                        method, scope["path"], status, duration_ms,
+                        extra={"method": method, "path": scope["path"],
+                               "route": f"{root}{route}" if "route" in scope else route,
+                               "status": status, "duration_ms": duration_ms})
                 if span.is_recording():
                     span.update_name(f"{scope['method']} {scope.get('root_path', '')}{route}")
                     span.set_attribute("http.response.status_code", status)
