@@ -22,6 +22,9 @@ class ClusterStack(Stack):
         # with them, and would starve them: load measured at the client, not at the replicas.
         # On a real cluster nothing else runs on the nodes.
         self.env["RAY_worker_niceness"] = "0"
+        # Password hashing at its production cost (the e2e stack's is cheaper): sign-ins are
+        # the CPU work that scales auth here.
+        self.env["AUTH_BCRYPT_ROUNDS"] = "12"
 
     @property
     def dashboard(self) -> Dashboard:
