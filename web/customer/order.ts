@@ -2,11 +2,11 @@
 // GET /orders/{id}, and cancelling while it is new.
 import { ApiError } from "../shared/api";
 import { h, render } from "../shared/dom";
-import { dateTime, machineTime, money, number } from "../shared/format";
+import { dateTime, machineTime } from "../shared/format";
 import { t } from "../shared/i18n";
-import { cancelOrder, getOrder, lineTotal, orderHistory, type HistoryEntry, type Order } from "../shared/orders";
+import { cancelOrder, confirmCancel, getOrder, itemsSection, orderHistory, type HistoryEntry, type Order } from "../shared/orders";
 import { NEXT, statusBadge, statusLabel, type Status } from "../shared/status";
-import { announce, confirmDialog, errorAlert } from "../shared/ui";
+import { announce, errorAlert } from "../shared/ui";
 import type { View } from "./view";
 
 /** How often the open order is checked for a staff change. */
@@ -56,13 +56,7 @@ export function orderView(main: HTMLElement, id: string, back: (() => void) | nu
 
   const cancel = async () => {
     if (!order) return;
-    const confirmed = await confirmDialog({
-      title: t("order.cancel_title", { number: order.number }),
-      message: t("order.cancel_message"),
-      confirm: t("order.cancel"),
-      dismiss: t("order.keep"),
-      danger: true,
-    });
+    const confirmed = await confirmCancel(order);
     if (!confirmed || !order) return;
     cancelling = true;
     view.render();
@@ -120,7 +114,7 @@ export function orderView(main: HTMLElement, id: string, back: (() => void) | nu
         h("h1", { tabindex: -1 }, t("order.heading", { number: order.number })),
         notice ? noticeBox(notice) : null,
         summary(order, cancelling, cancel),
-        items(order),
+        itemsSection(order),
         timeline(order, history),
       );
     },
@@ -177,51 +171,6 @@ function summary(order: Order, cancelling: boolean, cancel: () => void): HTMLEle
           h("p", { class: "hint" }, t("order.cancel_hint")),
         )
       : null,
-  );
-}
-
-function items(order: Order): HTMLElement {
-  return h(
-    "section",
-    { class: "card", "aria-labelledby": "items-heading" },
-    h("h2", { id: "items-heading" }, t("order.items")),
-    h(
-      "table",
-      { class: "items-table" },
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          h("th", { scope: "col" }, t("col.product")),
-          h("th", { scope: "col" }, t("col.sku")),
-          h("th", { scope: "col", class: "num" }, t("col.quantity")),
-          h("th", { scope: "col", class: "num" }, t("col.unit_price")),
-          h("th", { scope: "col", class: "num" }, t("col.amount")),
-        ),
-      ),
-      h(
-        "tbody",
-        {},
-        order.items.map((item) =>
-          h(
-            "tr",
-            {},
-            h("th", { scope: "row" }, item.name),
-            h("td", { class: "sku" }, item.sku),
-            h("td", { class: "num" }, number(item.quantity)),
-            h("td", { class: "num" }, money(item.unit_price, order.currency)),
-            h("td", { class: "num" }, money(lineTotal(item.unit_price, item.quantity), order.currency)),
-          ),
-        ),
-      ),
-      h(
-        "tfoot",
-        {},
-        h("tr", {}, h("th", { scope: "row", colspan: 4 }, t("order.total")), h("td", { class: "num order-total" }, money(order.total, order.currency))),
-      ),
-    ),
   );
 }
 

@@ -1,9 +1,7 @@
 // An account's orders: newest first, a page at a time.
 import { h, render } from "../shared/dom";
-import { dateTime, machineTime, money, number } from "../shared/format";
 import { t } from "../shared/i18n";
-import { listOrders, pieces, type Order } from "../shared/orders";
-import { statusBadge } from "../shared/status";
+import { listOrders, ordersTable, type Order } from "../shared/orders";
 import { errorAlert } from "../shared/ui";
 import type { View } from "./view";
 
@@ -84,53 +82,23 @@ export function ordersView(main: HTMLElement, open: (order: Order) => void): Vie
 }
 
 function table(orders: Order[], open: (order: Order) => void): HTMLTableElement {
-  return h(
-    "table",
-    { class: "orders-table" },
-    h("caption", { class: "visually-hidden" }, t("orders.heading")),
-    h(
-      "thead",
-      {},
+  return ordersTable(orders, {
+    attrs: { class: "orders-table" },
+    caption: t("orders.heading"),
+    captionHidden: true,
+    number: (order) =>
       h(
-        "tr",
-        {},
-        h("th", { scope: "col" }, t("col.order")),
-        h("th", { scope: "col" }, t("col.placed")),
-        h("th", { scope: "col", class: "num" }, t("col.items")),
-        h("th", { scope: "col", class: "num" }, t("col.total")),
-        h("th", { scope: "col" }, t("col.status")),
+        "a",
+        {
+          href: `/?order=${encodeURIComponent(order.id)}`,
+          onclick: (event: Event) => {
+            const mouse = event as MouseEvent;
+            if (mouse.ctrlKey || mouse.metaKey || mouse.shiftKey || mouse.button !== 0) return;
+            event.preventDefault();
+            open(order);
+          },
+        },
+        order.number,
       ),
-    ),
-    h(
-      "tbody",
-      {},
-      orders.map((order) =>
-        h(
-          "tr",
-          {},
-          h(
-            "th",
-            { scope: "row" },
-            h(
-              "a",
-              {
-                href: `/?order=${encodeURIComponent(order.id)}`,
-                onclick: (event: Event) => {
-                  const mouse = event as MouseEvent;
-                  if (mouse.ctrlKey || mouse.metaKey || mouse.shiftKey || mouse.button !== 0) return;
-                  event.preventDefault();
-                  open(order);
-                },
-              },
-              order.number,
-            ),
-          ),
-          h("td", {}, h("time", { datetime: machineTime(order.created_at) }, dateTime(order.created_at))),
-          h("td", { class: "num" }, number(pieces(order))),
-          h("td", { class: "num" }, money(order.total, order.currency)),
-          h("td", {}, statusBadge(order.status)),
-        ),
-      ),
-    ),
-  );
+  });
 }

@@ -1,5 +1,7 @@
 // English and Polish. The language comes from the browser unless the user picked one (that choice,
-// and nothing else, is remembered in localStorage). Pages add their own messages with addMessages.
+// and nothing else, is remembered in localStorage). The catalog below holds what both pages say and
+// what the shared pieces (ui.ts, status.ts, orders.ts) show; each page adds its own messages with
+// addMessages, where a page may also word a shared message its own way in one language.
 
 export type Locale = "en" | "pl";
 export const LOCALES: readonly Locale[] = ["en", "pl"];
@@ -28,6 +30,27 @@ const catalog: Record<Locale, Messages> = {
     "error.reference": "Reference: {id}",
     "error.retry_after": "Too many attempts. Try again in {seconds} s.",
     "loading": "Loading…",
+    "skip": "Skip to content",
+    "signed_in_as": "Signed in as {email}",
+    "signed_out": "You have signed out.",
+    "field.password": "Password",
+    "orders.count": { one: "{count} order", other: "{count} orders" },
+    "col.order": "Order",
+    "col.placed": "Placed",
+    "col.customer": "Customer",
+    "col.items": "Items",
+    "col.total": "Total",
+    "col.status": "Status",
+    "col.product": "Product",
+    "col.sku": "SKU",
+    "col.quantity": "Quantity",
+    "col.unit_price": "Unit price",
+    "col.amount": "Amount",
+    "order.heading": "Order {number}",
+    "order.items": "Items",
+    "order.total": "Total",
+    "order.cancel": "Cancel order",
+    "order.cancel_title": "Cancel order {number}?",
   },
   pl: {
     "language.label": "Język",
@@ -46,6 +69,27 @@ const catalog: Record<Locale, Messages> = {
     "error.reference": "Identyfikator: {id}",
     "error.retry_after": "Zbyt wiele prób. Spróbuj ponownie za {seconds} s.",
     "loading": "Ładowanie…",
+    "skip": "Przejdź do treści",
+    "signed_in_as": "Zalogowano jako {email}",
+    "signed_out": "Wylogowano.",
+    "field.password": "Hasło",
+    "orders.count": { one: "{count} zamówienie", few: "{count} zamówienia", many: "{count} zamówień", other: "{count} zamówienia" },
+    "col.order": "Zamówienie",
+    "col.placed": "Złożone",
+    "col.customer": "Klient",
+    "col.items": "Pozycje",
+    "col.total": "Razem",
+    "col.status": "Status",
+    "col.product": "Produkt",
+    "col.sku": "SKU",
+    "col.quantity": "Ilość",
+    "col.unit_price": "Cena jednostkowa",
+    "col.amount": "Kwota",
+    "order.heading": "Zamówienie {number}",
+    "order.items": "Pozycje",
+    "order.total": "Razem",
+    "order.cancel": "Anuluj zamówienie",
+    "order.cancel_title": "Anulować zamówienie {number}?",
   },
 };
 

@@ -3,11 +3,11 @@
 // (someone changed it first) reloads the order and says so; a 409 names the allowed statuses.
 import { ApiError } from "../../shared/api";
 import { h, render } from "../../shared/dom";
-import { dateTime, machineTime, money, number } from "../../shared/format";
+import { dateTime, machineTime, number } from "../../shared/format";
 import { t } from "../../shared/i18n";
-import { changeStatus, getOrder, lineTotal, orderHistory, type HistoryEntry, type Order } from "../../shared/orders";
+import { changeStatus, confirmCancel, getOrder, itemsSection, orderHistory, type HistoryEntry, type Order } from "../../shared/orders";
 import { NEXT, statusBadge, statusLabel, type Status } from "../../shared/status";
-import { announce, confirmDialog, errorAlert } from "../../shared/ui";
+import { announce, errorAlert } from "../../shared/ui";
 import type { Notification } from "../live";
 import { BASE, link } from "../router";
 import type { Page, PageContext } from "../shell";
@@ -97,47 +97,6 @@ export function orderPage(context: PageContext, orderId: string): Page {
     );
   }
 
-  function itemsSection(current: Order): HTMLElement {
-    return h(
-      "section",
-      { class: "card", "aria-labelledby": "items-heading" },
-      h("h2", { id: "items-heading" }, t("order.items")),
-      h(
-        "table",
-        {},
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
-            {},
-            h("th", { scope: "col" }, t("col.product")),
-            h("th", { scope: "col" }, t("col.sku")),
-            h("th", { scope: "col", class: "num" }, t("col.quantity")),
-            h("th", { scope: "col", class: "num" }, t("col.unit_price")),
-            h("th", { scope: "col", class: "num" }, t("col.amount")),
-          ),
-        ),
-        h(
-          "tbody",
-          {},
-          current.items.map((item) =>
-            h(
-              "tr",
-              {},
-              h("th", { scope: "row" }, item.name),
-              h("td", {}, h("code", {}, item.sku)),
-              h("td", { class: "num" }, number(item.quantity)),
-              h("td", { class: "num" }, money(item.unit_price, current.currency)),
-              h("td", { class: "num" }, money(lineTotal(item.unit_price, item.quantity), current.currency)),
-            ),
-          ),
-        ),
-        h("tfoot", {}, h("tr", {}, h("th", { scope: "row", colspan: 4 }, t("order.total")), h("td", { class: "num total" }, money(current.total, current.currency)))),
-      ),
-    );
-  }
-
   function historySection(history: HistoryEntry[]): HTMLElement {
     return h(
       "section",
@@ -169,14 +128,7 @@ export function orderPage(context: PageContext, orderId: string): Page {
   }
 
   async function cancel(current: Order): Promise<void> {
-    const sure = await confirmDialog({
-      title: t("order.cancel_title", { number: current.number }),
-      message: t("order.cancel_message"),
-      confirm: t("order.cancel"),
-      dismiss: t("order.keep"),
-      danger: true,
-    });
-    if (sure) await move(current, "cancelled");
+    if (await confirmCancel(current)) await move(current, "cancelled");
   }
 
   async function move(current: Order, status: string): Promise<void> {

@@ -2,10 +2,9 @@
 // (the API's `q`); keyset paging with the API's cursors; the total count. The filters live in the
 // address (shareable, kept on reload); a live notification reloads the page shown.
 import { h, render, uniqueId } from "../../shared/dom";
-import { dateTime, machineTime, money, number } from "../../shared/format";
 import { t } from "../../shared/i18n";
-import { listOrders, pieces, type Order, type OrderList, type OrderQuery } from "../../shared/orders";
-import { STATUSES, statusBadge, statusLabel } from "../../shared/status";
+import { listOrders, ordersTable, type Order, type OrderList, type OrderQuery } from "../../shared/orders";
+import { STATUSES, statusLabel } from "../../shared/status";
 import { errorAlert } from "../../shared/ui";
 import type { Notification } from "../live";
 import { link, orderPath } from "../router";
@@ -165,46 +164,16 @@ export function ordersPage(context: PageContext): Page {
   }
 
   function table(orders: Order[]): HTMLTableElement {
-    return h(
-      "table",
-      { class: "orders card", tabindex: "-1" },
-      h("caption", {}, t("orders.table")),
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          h("th", { scope: "col" }, t("col.order")),
-          h("th", { scope: "col" }, t("col.placed")),
-          h("th", { scope: "col" }, t("col.customer")),
-          h("th", { scope: "col", class: "num" }, t("col.items")),
-          h("th", { scope: "col", class: "num" }, t("col.total")),
-          h("th", { scope: "col" }, t("col.status")),
-        ),
-      ),
-      h(
-        "tbody",
-        {},
-        orders.map((order) =>
-          h(
-            "tr",
-            { class: changed.has(order.id) ? "changed" : null, "data-order-id": order.id },
-            h(
-              "th",
-              { scope: "row" },
-              link(orderPath(order.id), order.number),
-              changed.has(order.id) ? h("span", { class: "changed-mark" }, " ", t(`orders.${changed.get(order.id)}_row`)) : null,
-            ),
-            h("td", {}, h("time", { datetime: machineTime(order.created_at) }, dateTime(order.created_at))),
-            h("td", {}, h("div", {}, order.customer.name), h("div", { class: "muted small" }, order.customer.email)),
-            h("td", { class: "num" }, number(pieces(order))),
-            h("td", { class: "num" }, money(order.total, order.currency)),
-            h("td", {}, statusBadge(order.status)),
-          ),
-        ),
-      ),
-    );
+    return ordersTable(orders, {
+      attrs: { class: "orders card", tabindex: "-1" },
+      caption: t("orders.table"),
+      customer: true,
+      number: (order) => [
+        link(orderPath(order.id), order.number),
+        changed.has(order.id) ? h("span", { class: "changed-mark" }, " ", t(`orders.${changed.get(order.id)}_row`)) : null,
+      ],
+      row: (order) => ({ class: changed.has(order.id) ? "changed" : null, "data-order-id": order.id }),
+    });
   }
 
   void load();
