@@ -30,7 +30,8 @@ from actors.auth.keys import SigningKeys
 from actors.auth.settings import AuthSettings
 from actors.common.redis import create_redis
 from actors.common.security import RedisSessionCheck, TokenVerifier
-from bench.support import ADMIN, RESULTS, BenchWorld, parse_wrk, post_script, start_stack, wrk, wrk_command
+from bench.support import (ADMIN, RESULTS, BenchWorld, parse_wrk, post_script, start_stack, stop_on_signals, wrk,
+                           wrk_command)
 
 ISSUER, AUDIENCE = "orderflow-auth", "orderflow"
 
@@ -105,6 +106,7 @@ def gets_with_and_without_logins(base_url: str, token: str, order_id: str, secon
 
 
 def main() -> None:
+    stop_on_signals()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=15, help="seconds per HTTP measurement")
     parser.add_argument("--validations", type=int, default=20000)

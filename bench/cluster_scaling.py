@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.support import ADMIN, RESULTS
+from bench.support import ADMIN, RESULTS, stop_on_signals
 from tests.cluster.conftest import ClusterStack
 from tests.cluster.load import Load, Timeline, order_flow, reads, sign_ins, stats_reads
 from tests.e2e.conftest import running
@@ -111,6 +111,7 @@ def plot(samples: list[dict], path: Path) -> None:
 
 
 def main() -> None:
+    stop_on_signals()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--step-s", type=float, default=90, help="seconds per load step")
     parser.add_argument("--settle-s", type=float, default=420,

@@ -32,6 +32,7 @@ import httpx
 import websockets
 import yaml
 
+from bench.support import stop_on_signals
 from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, ROOT, free_port
 from monitoring.grafana import queries, render
 from tests.e2e.conftest import Stack, running
@@ -187,6 +188,7 @@ class Traffic:
 
 
 def main() -> None:
+    stop_on_signals()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=8, help="how long the traffic runs")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots" / "dashboard.png")

@@ -28,7 +28,7 @@ from actors.common.db import drop_database  # noqa: E402
 from actors.common.settings import CommonSettings  # noqa: E402
 from actors.notification.consumer import dead_letter_queue_name, retry_queue_name  # noqa: E402
 from actors.notification.settings import NotificationSettings  # noqa: E402
-from bench.support import ADMIN, BIN, BenchWorld, start_stack, wait_serving  # noqa: E402
+from bench.support import ADMIN, BIN, BenchWorld, start_stack, stop_on_signals, wait_serving  # noqa: E402
 from tests.e2e.desktop import running_desktop, wait_for  # noqa: E402
 
 STEPS = ["paid", "picking", "packed", "shipped", "delivered"]
@@ -120,6 +120,7 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def main() -> None:
+    stop_on_signals()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=20)
     parser.add_argument("--seconds", type=int, default=60)

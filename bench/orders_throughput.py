@@ -16,7 +16,8 @@ import time
 
 import httpx
 
-from bench.support import RESULTS, BenchWorld, Target, post_script, serve_replicas, start_bare, start_stack, wrk
+from bench.support import (RESULTS, BenchWorld, Target, post_script, serve_replicas, start_bare, start_stack,
+                           stop_on_signals, wrk)
 
 ORDER = {
     "customer": {"email": "bench@example.com", "name": "Bench Mark"},
@@ -46,6 +47,7 @@ def measure(target: Target, seconds: int, connections: int) -> dict:
 
 
 def main() -> None:
+    stop_on_signals()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=15, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=32)

@@ -29,7 +29,7 @@ from playwright.sync_api import Browser, sync_playwright
 
 from actors.common.db import drop_database
 from actors.common.settings import CommonSettings
-from bench.support import ADMIN, RESULTS, BenchWorld, start_stack, wait_serving
+from bench.support import ADMIN, RESULTS, BenchWorld, start_stack, stop_on_signals, wait_serving
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -77,6 +77,7 @@ def summary(samples: list[dict], kind: str, metric: str) -> float:
 
 
 def main() -> None:
+    stop_on_signals()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()

@@ -102,6 +102,14 @@ class Target:
                 os.kill(pid, signal.SIGKILL)
 
 
+def stop_on_signals() -> None:
+    """Ctrl-C, `kill` and `timeout` end a bench through its finally blocks, which stop the
+    stacks and clusters it started. A shell starts a background job with SIGINT ignored, and
+    SIGTERM would end the process at once, leaving them running."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.default_int_handler)
+
+
 def wait_serving(process: subprocess.Popen, *urls: str, timeout_s: float = 300) -> None:
     """Until every url answers 200; fails at once when the server process has exited."""
     def exited() -> str | None:

@@ -36,7 +36,7 @@ import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from bench.orders_throughput import ORDER
-from bench.support import BIN, HERE, RESULTS, BenchWorld, Target, post_script, wait_serving, wrk
+from bench.support import BIN, HERE, RESULTS, BenchWorld, Target, post_script, stop_on_signals, wait_serving, wrk
 from deployments.stack import free_port
 
 ROOT = HERE.parent
@@ -113,6 +113,7 @@ def hop_cost_us(repeat: int = 200_000) -> float:
 
 
 def main() -> None:
+    stop_on_signals()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement")
     parser.add_argument("--connections", type=int, default=32)
