@@ -23,6 +23,7 @@ import time
 
 from actors.auth.settings import AuthSettings
 from actors.orders.settings import OrdersSettings
+from deployments import exporters as ex
 from deployments import ops
 from deployments import preflight as pf
 from deployments import stack as st
@@ -89,6 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     st.mark_processes(stack)
     stopping = threading.Event()
     nginx: subprocess.Popen | None = None
+    exporters: list[subprocess.Popen] = []
     mail_sink = None
     try:
         mail_sink = st.start_mail_sink(stack)
@@ -100,6 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stopping.set())
         nginx = open_gateway(stack, check_failed=st.failed_deployments)
+        exporters = start_exporters(stack)
         if not args.no_seed:
             cmd_seed(args)
         say("ready.")
@@ -116,6 +119,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"  Analytics       {stack.gateway_url}/analytics/stats, reports in {environments['analytics']['REPORTS_DIR']}\n"
             f"  Health          {stack.gateway_url}/<service>/health, /<service>/ready\n"
             f"  Metrics         http://{stack.serve_host}:{stack.metrics_port}/metrics (Ray's metrics agent; Prometheus: monitoring/prometheus.yml)\n"
+            f"  Exporters       127.0.0.1:{stack.postgres_exporter_port} PostgreSQL, :{stack.redis_exporter_port} Redis, "
+            f":{stack.nginx_exporter_port} nginx, :{ex.RABBITMQ_METRICS_PORT} RabbitMQ (its own plugin)\n"
             f"  Admin login     {auth.get('AUTH_BOOTSTRAP_ADMIN_EMAIL')} / {_shown_password(auth.get('AUTH_BOOTSTRAP_ADMIN_PASSWORD'))}\n"
             + (f"  Mail (dev sink) {mail_sink.address}, every message kept in {mail_sink.folder}\n" if mail_sink else "")
             + f"  Logs            {stack.run_dir}/nginx-access.log, {stack.ray_temp_dir}/session_latest/logs\n"
@@ -134,6 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         # Once stopping, a second Ctrl-C must not cut the clean-up short.
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)
+        ex.stop_exporters(exporters)
         if nginx is not None:
             st.stop_process(nginx)
         st.stop_serve()
@@ -152,6 +158,14 @@ def open_gateway(stack: st.StackSettings, check_failed) -> subprocess.Popen:
     for service in SERVICES:
         st.wait_ready(f"{stack.gateway_url}/{service}/ready", 30)
     return nginx
+
+
+def start_exporters(stack: st.StackSettings) -> list[subprocess.Popen]:
+    """The Prometheus exporters of PostgreSQL, Redis and the gateway, against the servers the
+    services use (deployments/exporters.py)."""
+    settings = pf.load_settings()
+    wanted = ex.exporters(stack, database_url=settings.orders.database_url, redis_url=settings.common.redis_url)
+    return ex.start_exporters(stack, wanted, say, amqp_url=settings.common.amqp_url)
 
 
 def serve_until(stopping: threading.Event, nginx: subprocess.Popen, stack: st.StackSettings) -> None:

@@ -2,7 +2,9 @@
 # Start the local PostgreSQL, Redis and RabbitMQ that are installed but stopped (all three,
 # or the ones named), on their standard ports. `make test` (so .ci/run) and `orderflow run`
 # (for a server its settings point at on this machine) call it. Needs root to start a
-# server; without it, it prints the one command to run and exits 1.
+# server; without it, it prints the one command to run and exits 1. A local RabbitMQ also gets
+# its Prometheus plugin (rabbitmq_prometheus, metrics on 127.0.0.1:15692, which
+# monitoring/prometheus.yml scrapes) enabled once; RabbitMQ keeps it enabled across restarts.
 #
 #   deployments/local-servers.sh [postgresql] [redis] [rabbitmq]
 set -euo pipefail
@@ -37,6 +39,19 @@ start() {
   esac
 }
 
+# RabbitMQ's metrics: nothing to do when they answer, or when the broker is not this machine's.
+rabbitmq_metrics() {
+  (exec 3<>/dev/tcp/127.0.0.1/15692) 2>/dev/null && return 0
+  installed rabbitmq && command -v rabbitmq-plugins >/dev/null || return 0
+  if ((EUID != 0)); then
+    echo "orderflow: RabbitMQ's Prometheus plugin is off. Enable it with:" >&2
+    echo "  sudo rabbitmq-plugins enable rabbitmq_prometheus" >&2
+    return 1
+  fi
+  echo "orderflow: enabling RabbitMQ's Prometheus plugin (rabbitmq_prometheus) ..."
+  rabbitmq-plugins -q enable rabbitmq_prometheus >/dev/null
+}
+
 declare -A package=([postgresql]=postgresql [redis]=redis-server [rabbitmq]=rabbitmq-server)
 servers=("$@")
 ((${#servers[@]})) || servers=(postgresql redis rabbitmq)
@@ -45,7 +60,6 @@ for server in "${servers[@]}"; do
   [[ -v "package[$server]" ]] || { echo "usage: $0 [postgresql] [redis] [rabbitmq]" >&2; exit 2; }
   answers "$server" || down+=("$server")
 done
-((${#down[@]})) || exit 0
 
 for server in "${down[@]}"; do
   if ! installed "$server"; then
@@ -54,7 +68,7 @@ for server in "${down[@]}"; do
     exit 1
   fi
 done
-if ((EUID != 0)); then
+if ((${#down[@]})) && ((EUID != 0)); then
   echo "orderflow: ${down[*]} installed but not running. Start them with:" >&2
   echo "  sudo $0 ${down[*]}" >&2
   exit 1
@@ -66,3 +80,6 @@ for server in "${down[@]}"; do
   echo "orderflow: $server did not answer within 60 s after starting it." >&2
   exit 1
 done
+if [[ " ${servers[*]} " == *" rabbitmq "* ]]; then
+  rabbitmq_metrics
+fi

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from actors.auth.keys import generate_key_file
@@ -67,10 +67,23 @@ class StackSettings(BaseSettings):
     request_timeout_s: float | None = Field(None, gt=GATEWAY_TIMEOUT_MARGIN_S)
     # Where Ray's metrics agent exports every replica's metrics (monitoring/prometheus.yml).
     metrics_port: int = Field(8090, gt=0, lt=65536)
+    # The gateway's stub_status, on 127.0.0.1 only (the nginx exporter reads it): the port
+    # after the gateway's unless set. The exporters `orderflow run` starts on 127.0.0.1
+    # (deployments/exporters.py).
+    gateway_status_port: int | None = Field(None, gt=0, lt=65536)
+    postgres_exporter_port: int = Field(9187, gt=0, lt=65536)
+    redis_exporter_port: int = Field(9121, gt=0, lt=65536)
+    nginx_exporter_port: int = Field(9113, gt=0, lt=65536)
 
     @property
     def serve_url(self) -> str:
         return f"http://{self.serve_host}:{self.serve_port}"
+
+    @model_validator(mode="after")
+    def _status_port_after_the_gateway_s(self):
+        if self.gateway_status_port is None:
+            self.gateway_status_port = self.gateway_port + 1
+        return self
 
     @field_validator("gateway_tls_port", mode="before")
     @classmethod
@@ -80,6 +93,10 @@ class StackSettings(BaseSettings):
     @property
     def gateway_url(self) -> str:
         return f"http://{self.gateway_host}:{self.gateway_port}"
+
+    @property
+    def gateway_status_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_status_port}/stub_status"
 
     @property
     def gateway_tls_url(self) -> str | None:
@@ -485,6 +502,7 @@ def render_nginx_config(stack: StackSettings, access_log: str | None = None) -> 
     for name, value in {
         "RUN_DIR": str(stack.run_dir.resolve()),
         "LISTEN": f"{stack.gateway_host}:{stack.gateway_port}",
+        "STATUS_LISTEN": f"127.0.0.1:{stack.gateway_status_port}",
         "TLS": tls,
         "WEB_ROOT": str(stack.web_root.resolve()),
         "SERVE_ADDR": f"{stack.serve_host}:{stack.serve_port}",
@@ -522,6 +540,9 @@ def start_nginx(stack: StackSettings) -> subprocess.Popen:
     if stack.gateway_tls_port and _port_taken(stack.gateway_host, stack.gateway_tls_port):
         raise StackError(f"Port {stack.gateway_tls_port} is taken; set ORDERFLOW_GATEWAY_TLS_PORT to a free one "
                          "(or empty: no TLS port).")
+    if _port_taken("127.0.0.1", stack.gateway_status_port):
+        raise StackError(f"Port {stack.gateway_status_port} (the gateway's stub_status) is taken; "
+                         "set ORDERFLOW_GATEWAY_STATUS_PORT to a free one.")
     config = render_nginx_config(stack)
     check = subprocess.run([binary, "-t", "-q", "-c", str(config)], capture_output=True, text=True)
     if check.returncode != 0:

@@ -10,7 +10,10 @@
 set -euo pipefail
 
 # nginx: the gateway. python3-venv: `make` builds the virtual environment with it.
-run_packages=(nginx python3-venv)
+# The Prometheus exporters `orderflow run` starts next to the stack (monitoring/prometheus.yml
+# scrapes them; RabbitMQ's is its own rabbitmq_prometheus plugin, local-servers.sh enables it).
+exporters=(prometheus-postgres-exporter prometheus-redis-exporter prometheus-nginx-exporter)
+run_packages=(nginx python3-venv "${exporters[@]}")
 # xvfb, dbus, dunst, imagemagick: the desktop notification tests (a virtual screen, a
 # private session bus, a real notification server, screenshots); systemd (systemd-analyze)
 # and desktop-file-utils: the checks of the agent's unit and autostart files; docker-compose:
@@ -52,8 +55,11 @@ if [[ " ${missing[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null \
     && systemctl is-active --quiet nginx 2>/dev/null; then
   systemctl stop nginx || true
 fi
-# Likewise Debian's prometheus starts a system Prometheus on 9090; the tests start their own.
-if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null \
-    && systemctl is-active --quiet prometheus 2>/dev/null; then
-  systemctl stop prometheus || true
-fi
+# Likewise Debian's prometheus starts a system Prometheus on 9090, and each exporter package a
+# system exporter on its default port; the tests and `orderflow run` start their own.
+for service in prometheus "${exporters[@]}"; do
+  if [[ " ${missing[*]} " == *" $service "* ]] && command -v systemctl >/dev/null \
+      && systemctl is-active --quiet "$service" 2>/dev/null; then
+    systemctl stop "$service" || true
+  fi
+done

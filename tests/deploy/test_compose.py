@@ -15,6 +15,10 @@ from deployments.stack import ROOT
 from tests.deploy.support import assert_services_accept, dotenv_keys, run, service_settings, tool
 
 ONE_SHOT = {"keys", "migrate"}
+# Built FROM scratch, with nothing to run a check with: Prometheus watches it (its target's up).
+WATCHED_BY_PROMETHEUS = {"nginx-exporter"}
+EXPORTERS = {"postgres-exporter": "postgres-exporter:9187", "redis-exporter": "redis-exporter:9121",
+             "nginx-exporter": "gateway:9113"}
 
 
 def compose_config(project, *, env_example: bool = True):
@@ -38,7 +42,8 @@ def config(tmp_path_factory):
 
 def test_docker_compose_config_passes(config):
     assert set(config["services"]) == {"postgres", "redis", "rabbitmq", "keys", "migrate", "ray-head",
-                                       "ray-worker", "gateway", "prometheus", "grafana", "loki", "promtail"}
+                                       "ray-worker", "gateway", "prometheus", "grafana", "loki", "promtail",
+                                       *EXPORTERS}
 
 
 def test_without_an_env_file_compose_refuses_to_start(tmp_path):
@@ -52,6 +57,8 @@ def test_every_long_running_service_has_a_healthcheck(config):
         check = service.get("healthcheck", {})
         if name in ONE_SHOT:
             assert service["restart"] == "no", name
+        elif name in WATCHED_BY_PROMETHEUS:
+            assert check.get("test") == ["NONE"] and service["restart"] == "unless-stopped", name
         else:
             assert check.get("test") and check["test"] != ["NONE"] and not check.get("disable"), name
 
@@ -121,6 +128,13 @@ def test_prometheus_scrapes_every_ray_node_and_loads_the_alert_rules(config):
     (rabbitmq,) = [job for job in prometheus["scrape_configs"] if job["job_name"] == "rabbitmq"]
     assert rabbitmq["static_configs"] == [{"targets": ["rabbitmq:15692"]}]
     assert config["services"]["rabbitmq"]["image"].startswith("rabbitmq:")  # the official image
+    jobs = {job["job_name"]: job.get("static_configs") for job in prometheus["scrape_configs"]}
+    for name, target in EXPORTERS.items():  # each exporter scraped where it answers
+        assert jobs[name] == [{"targets": [target]}], name
+    nginx_exporter = config["services"]["nginx-exporter"]
+    assert nginx_exporter["network_mode"] == "service:gateway"  # stub_status is on the gateway's loopback
+    status_port = config["services"]["gateway"]["environment"]["ORDERFLOW_GATEWAY_STATUS_PORT"]
+    assert nginx_exporter["command"] == [f"--nginx.scrape-uri=http://127.0.0.1:{status_port}/stub_status"]
     # Debian's docker-compose writes volumes as "source:target[:mode]"
     mounts = {target: source for source, target, *_ in
               (volume.split(":") for volume in config["services"]["prometheus"]["volumes"])}

@@ -67,6 +67,10 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
             # Ray's metrics agent (8090 by default; a `make run` may hold it).
             "ORDERFLOW_METRICS_PORT": str(free_port()),
+            # The exporters `orderflow run` starts (deployments/exporters.py), likewise.
+            "ORDERFLOW_POSTGRES_EXPORTER_PORT": str(free_port()),
+            "ORDERFLOW_REDIS_EXPORTER_PORT": str(free_port()),
+            "ORDERFLOW_NGINX_EXPORTER_PORT": str(free_port()),
         }
         self.url = self.settings.gateway_url
         OUTPUT.mkdir(exist_ok=True)

@@ -1,7 +1,9 @@
 """Helpers of the end-to-end tests: accounts and orders through the gateway, the mails the
 stack's mail sink keeps as files, raw HTTP requests, the local addresses a port listens on, and
-the metrics Ray's metrics agents export, and a message no consumer can read."""
+the metrics Ray's metrics agents export, a message no consumer can read, and a notifications
+log that refuses one customer's notifications for a while."""
 
+import contextlib
 import email
 import email.policy
 import json
@@ -11,6 +13,7 @@ import uuid
 from pathlib import Path
 
 import aio_pika
+import asyncpg
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
@@ -135,3 +138,23 @@ async def publish_broken_event(stack) -> None:
         exchange = await channel.get_exchange(stack.exchange)
         await exchange.publish(aio_pika.Message(b"not an order event", message_id=uuid.uuid4().hex),
                                routing_key=ORDER_CREATED)
+
+
+@contextlib.asynccontextmanager
+async def notifications_refused(stack, customer_email: str):
+    """While inside, the stack's notifications database refuses every notification that names
+    `customer_email` (a CHECK constraint, NOT VALID so that old rows are not checked): the
+    consumer's insert fails as a real database failure does, and the event is retried. The
+    constraint is dropped on the way out."""
+    name = f"e2e_refused_{uuid.uuid4().hex[:8]}"
+    literal = customer_email.replace("'", "''")
+    connection = await asyncpg.connect(stack.notifications_database_url)
+    try:
+        await connection.execute(f"ALTER TABLE notifications ADD CONSTRAINT {name} "
+                                 f"CHECK (position('{literal}' in message) = 0) NOT VALID")
+        try:
+            yield
+        finally:
+            await connection.execute(f"ALTER TABLE notifications DROP CONSTRAINT {name}")
+    finally:
+        await connection.close()

@@ -1,13 +1,19 @@
 """A real Prometheus (Debian's) scrapes the running stack with monitoring/prometheus.yml's jobs
-and monitoring/rules/ (scrape and evaluation every 2 s): every target is up, every metric the
-rules and the Orderflow dashboard read is in the scrape, and deleting the analytics application through Serve's REST API
-makes OrderflowServiceDown fire for analytics in Prometheus' /api/v1/alerts, and resolve once
-the application is deployed again."""
+and monitoring/rules/ (scrape and evaluation every 2 s; the rules' own `for:` durations):
+every target is up, the exporters among them (PostgreSQL's, Redis's and the gateway's, which
+`orderflow run` starts, and RabbitMQ's own plugin) each reaching its server; every metric the
+rules and the Orderflow dashboard read is in the scrape. Stopping RabbitMQ (the shared server,
+started again in `finally`) makes OrderflowRabbitMQUnreachable fire while orders are still
+taken, and resolve after, with every order's event delivered from the outbox; deleting the
+analytics application through Serve's REST API makes OrderflowServiceDown fire for analytics,
+and resolve once the application is deployed again. How long each alert took is written to
+test-output/monitoring-alerts.json."""
 
 import asyncio
 import json
 import re
 import shutil
+import socket
 import subprocess
 import time
 
@@ -19,11 +25,19 @@ from websockets.sync.client import connect
 from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, free_port
 from monitoring.alerts import RULES_DIR, alert_rules, metric_names
 from monitoring.grafana.queries import dashboards, missing_metrics
-from tests.e2e.support import login, publish_broken_event
+from tests.e2e.conftest import OUTPUT
+from tests.e2e.support import login, notifications_refused, place_order, publish_broken_event
 from tests.factories import PASSWORD, order_body, unique_email
+from tests.servers import rabbitmq_stopped
 from tests.support import wait_for
 
 ROOT_CONFIG = RULES_DIR.parent / "prometheus.yml"
+JOBS = {"ray", "serve-ingress", "postgres-exporter", "redis-exporter", "nginx-exporter", "rabbitmq", "prometheus"}
+# The exporters `orderflow run` started, on the ports the test stack gave them.
+EXPORTER_PORTS = {"postgres-exporter": "ORDERFLOW_POSTGRES_EXPORTER_PORT",
+                  "redis-exporter": "ORDERFLOW_REDIS_EXPORTER_PORT",
+                  "nginx-exporter": "ORDERFLOW_NGINX_EXPORTER_PORT"}
+TIMES = OUTPUT / "monitoring-alerts.json"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +52,10 @@ def prometheus(stack, tmp_path_factory):
     config["global"] = {"scrape_interval": "2s", "evaluation_interval": "2s"}
     config["rule_files"] = [str(RULES_DIR / "*.yml")]
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert set(jobs) == {"ray", "serve-ingress", "prometheus"}
+    assert set(jobs) == JOBS
+    for job, variable in EXPORTER_PORTS.items():
+        jobs[job]["static_configs"] = [{"targets": [f"127.0.0.1:{stack.env[variable]}"]}]
+    # rabbitmq: the shared broker's plugin on 127.0.0.1:15692, as in the file.
     jobs["ray"]["file_sd_configs"] = [{"files": [str(stack.settings.prometheus_targets_file)],
                                        "refresh_interval": "2s"}]
     jobs["serve-ingress"]["static_configs"] = [
@@ -83,13 +100,34 @@ def test_every_target_is_up(prometheus):
         targets = api(prometheus, "targets")["activeTargets"]
         seen[:] = [(t["labels"]["job"], t["scrapeUrl"], t["health"], t.get("lastError", "")) for t in targets]
         jobs = {target["labels"]["job"] for target in targets}
-        return jobs == {"ray", "serve-ingress", "prometheus"} and all(t["health"] == "up" for t in targets) \
-            and targets
+        return jobs == JOBS and all(t["health"] == "up" for t in targets) and targets
     try:
         targets = wait_for(all_up, "every target up", 180)
     except AssertionError:
         pytest.fail(f"targets (job, url, health, last error): {seen}")
     assert sum(target["labels"]["job"] == "ray" for target in targets) >= 1
+
+
+def query(prometheus: str, promql: str) -> list[dict]:
+    return api(prometheus, "query", query=promql)["result"]
+
+
+def test_every_exporter_reaches_its_server(prometheus):
+    """Each exporter's target is up (above) and says its server answers: pg_up, redis_up and
+    nginx_up are 1, and RabbitMQ's plugin reports the broker's own identity."""
+    wanted = {"pg_up": "postgres-exporter", "redis_up": "redis-exporter", "nginx_up": "nginx-exporter",
+              "rabbitmq_identity_info": "rabbitmq"}
+    seen = {}
+
+    def all_answer() -> bool:
+        for name, job in wanted.items():
+            seen[name] = [(s["metric"]["job"], s["value"][1]) for s in query(prometheus, name)]
+        return all(seen[name] == [(job, "1")] for name, job in wanted.items())
+
+    try:
+        wait_for(all_answer, "every exporter reaching its server", 60)
+    except AssertionError:
+        pytest.fail(f"(job, value) of each: {seen}")
 
 
 def test_every_metric_the_rules_read_is_in_the_scrape(prometheus, stack, anonymous):
@@ -123,34 +161,6 @@ def test_every_metric_the_rules_read_is_in_the_scrape(prometheus, stack, anonymo
         pytest.fail(f"not in the scrape: {sorted(last)}")
 
 
-async def test_every_metric_the_dashboard_reads_is_in_the_scrape(prometheus, stack, anonymous, client, admin_token):
-    """Every query of the Orderflow dashboard reads metrics the scrape has, after the traffic
-    of the test above, an order paid, a message the consumer dead-letters, and with an agent
-    connected to the notifications WebSocket. Ray exports a counter
-    from its first increment only: the two counters of failures this test does not cause (a
-    publish to RabbitMQ failing, an event retried) are left out, by name."""
-    not_caused = {"ray_orderflow_outbox_publish_failures_total", "ray_orderflow_events_retried_total"}
-    await publish_broken_event(stack)
-    order = anonymous.post("/orders", json=order_body()).json()
-    paid = client.post(f"/orders/{order['id']}/status", json={"status": "paid"}, headers={"If-Match": '"1"'})
-    assert paid.status_code == 200, paid.text
-    last = {}
-
-    def none_missing() -> bool:
-        nonlocal last
-        missing = missing_metrics(dashboards(), api(prometheus, "label/__name__/values"))
-        last = {panel: names - not_caused for panel, names in missing.items() if names - not_caused}
-        return not last
-
-    agent_url = stack.url.replace("http://", "ws://") + f"/notifications/ws?token={admin_token}"
-    with connect(agent_url, open_timeout=10) as agent:
-        assert json.loads(agent.recv(timeout=10))  # accepted: a heartbeat or a notification
-        try:
-            await asyncio.to_thread(wait_for, none_missing, "every metric of the dashboard in Prometheus", 120)
-        except AssertionError:
-            pytest.fail(f"panels whose metrics are not in the scrape: {last}")
-
-
 def serve_api(stack) -> tuple[str, dict[str, str]]:
     """The Ray dashboard of the stack (as `orderflow run` printed it) and its token header."""
     url = re.search(r"Ray dashboard\s+(http://\S+)", stack.log_path.read_text()).group(1)
@@ -174,6 +184,102 @@ def firing(prometheus: str, alertname: str) -> list[dict]:
             if alert["labels"]["alertname"] == alertname and alert["state"] == "firing"]
 
 
+def record_time(name: str, seconds: float) -> None:
+    """How long an alert took, kept in test-output/monitoring-alerts.json (not asserted)."""
+    times = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    TIMES.write_text(json.dumps(times | {name: round(seconds, 1)}, indent=2) + "\n")
+
+
+def notified_numbers(client) -> set[str]:
+    return {n["order_number"] for n in client.get("/notifications", params={"limit": 500}).json()["items"]}
+
+
+def accepts_amqp() -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def test_stopping_rabbitmq_fires_its_alert_and_loses_no_order_event(prometheus, stack, anonymous, client):
+    """RabbitMQ stopped while the stack runs: orders are still answered 201 (their events wait
+    in the outbox), OrderflowRabbitMQUnreachable fires for the relay (orders), the consumer
+    (notification) and Prometheus' scrape of the broker, and the relay's publish failures are
+    in the scrape. RabbitMQ started again (always): the alert resolves, the outbox drains and
+    every order placed meanwhile reaches the notifications log."""
+    expected = {"orders", "notification", "prometheus"}
+    wait_for(lambda: not firing(prometheus, "OrderflowRabbitMQUnreachable"), "no RabbitMQ alert before", 120)
+    seen = []
+
+    def all_firing() -> list[dict]:
+        seen[:] = firing(prometheus, "OrderflowRabbitMQUnreachable")
+        return seen if {alert["labels"]["service"] for alert in seen} >= expected else []
+
+    stopped = time.monotonic()
+    with rabbitmq_stopped():
+        assert not accepts_amqp()
+        placed = [place_order(anonymous, unique_email("outage")) for _ in range(3)]  # each a 201
+        try:
+            alerts = wait_for(all_firing, "OrderflowRabbitMQUnreachable firing", 240)
+        except AssertionError:
+            pytest.fail(f"firing: {[alert['labels'] for alert in seen]}")
+        record_time("OrderflowRabbitMQUnreachable fired after (s)", time.monotonic() - stopped)
+        assert {alert["labels"]["severity"] for alert in alerts} == {"critical"}
+        assert alerts[0]["annotations"]["runbook_url"] == "docs/runbooks.md#orderflowrabbitmqunreachable"
+        wait_for(lambda: query(prometheus, "ray_orderflow_outbox_publish_failures_total"),
+                 "the relay's publish failures in the scrape", 60)
+        wait_for(lambda: query(prometheus, f"max(ray_orderflow_outbox_backlog) >= {len(placed)}"),
+                 "the orders' events waiting in the outbox", 60)
+        assert not notified_numbers(client) & {order["number"] for order in placed}
+    started = time.monotonic()
+    wait_for(accepts_amqp, "RabbitMQ accepting connections again", 60)
+    wait_for(lambda: not firing(prometheus, "OrderflowRabbitMQUnreachable"), "OrderflowRabbitMQUnreachable resolved",
+             240)
+    record_time("OrderflowRabbitMQUnreachable resolved after RabbitMQ started (s)", time.monotonic() - started)
+    numbers = {order["number"] for order in placed}
+    wait_for(lambda: numbers <= notified_numbers(client), "every order's notification after the outage", 120)
+    wait_for(lambda: query(prometheus, "max(ray_orderflow_outbox_backlog) == 0"), "the outbox drained", 60)
+
+
+async def test_every_metric_the_dashboard_reads_is_in_the_scrape(prometheus, stack, anonymous, client, admin_token):
+    """Every query of the Orderflow dashboard reads metrics the scrape has, with nothing left
+    out: after the traffic of the tests above (RabbitMQ's outage made the publish failures),
+    an order paid, a message the consumer dead-letters, an order whose notification the
+    database refuses at first (the event is retried, then stored once the refusal ends),
+    and with an agent connected to the notifications WebSocket."""
+    await publish_broken_event(stack)
+    order = anonymous.post("/orders", json=order_body()).json()
+    paid = client.post(f"/orders/{order['id']}/status", json={"status": "paid"}, headers={"If-Match": '"1"'})
+    assert paid.status_code == 200, paid.text
+
+    def retried() -> float:
+        return sum(float(s["value"][1]) for s in query(prometheus, "ray_orderflow_events_retried_total"))
+
+    before = retried()
+    email = unique_email("retried")
+    async with notifications_refused(stack, email):
+        refused = place_order(anonymous, email)
+        await asyncio.to_thread(wait_for, lambda: retried() > before, "the refused event retried, in the scrape", 60)
+    await asyncio.to_thread(wait_for, lambda: refused["number"] in notified_numbers(client),
+                            "the refused order's notification, stored on a later try", 90)
+    last = {}
+
+    def none_missing() -> bool:
+        nonlocal last
+        missing = missing_metrics(dashboards(), api(prometheus, "label/__name__/values"))
+        last = {panel: names for panel, names in missing.items() if names}
+        return not last
+
+    agent_url = stack.url.replace("http://", "ws://") + f"/notifications/ws?token={admin_token}"
+    with connect(agent_url, open_timeout=10) as agent:
+        assert json.loads(agent.recv(timeout=10))  # accepted: a heartbeat or a notification
+        try:
+            await asyncio.to_thread(wait_for, none_missing, "every metric of the dashboard in Prometheus", 120)
+        except AssertionError:
+            pytest.fail(f"panels whose metrics are not in the scrape: {last}")
+
+
 def test_deleting_an_application_fires_service_down_and_redeploying_resolves_it(prometheus, stack, anonymous):
     url, headers = serve_api(stack)
     details = httpx.get(f"{url}/api/serve/applications/", headers=headers, timeout=30).json()
@@ -183,13 +289,17 @@ def test_deleting_an_application_fires_service_down_and_redeploying_resolves_it(
     answer = httpx.put(f"{url}/api/serve/applications/", json=deployed_config(details, without="analytics"),
                        headers=headers, timeout=120)
     assert answer.status_code == 200, answer.text
+    deleted = time.monotonic()
     try:
         alerts = wait_for(lambda: firing(prometheus, "OrderflowServiceDown"), "OrderflowServiceDown firing", 180)
+        record_time("OrderflowServiceDown fired after (s)", time.monotonic() - deleted)
         assert [alert["labels"]["service"] for alert in alerts] == ["analytics"]
         assert alerts[0]["labels"]["severity"] == "critical"
         assert alerts[0]["annotations"]["runbook_url"] == "docs/runbooks.md#orderflowservicedown"
     finally:
         answer = httpx.put(f"{url}/api/serve/applications/", json=full, headers=headers, timeout=120)
         assert answer.status_code == 200, answer.text
+        redeployed = time.monotonic()
         wait_for(lambda: anonymous.get("/analytics/ready").status_code == 200, "analytics ready again", 180)
     wait_for(lambda: not firing(prometheus, "OrderflowServiceDown"), "OrderflowServiceDown resolved", 120)
+    record_time("OrderflowServiceDown resolved after redeploying (s)", time.monotonic() - redeployed)
