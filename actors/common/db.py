@@ -47,15 +47,39 @@ async def create_pool(dsn: str, *, max_size: int = 10, timeout_s: float = 1.5) -
     )
 
 
+# How long a request waits for a connection while all of the pool's are in use: a load peak,
+# not a dead database (whose connections fail within timeout_s). Requests wait in line, where
+# Serve's autoscaler counts them, instead of failing; well within Serve's request timeout.
+POOL_WAIT_S = 10.0
+
+
 @contextlib.asynccontextmanager
-async def connection(pool: asyncpg.Pool, timeout_s: float) -> AsyncIterator[asyncpg.Connection]:
-    """Acquire a connection; a dead database becomes a 503 problem, not a stack trace."""
+async def connection(pool: asyncpg.Pool, timeout_s: float, *,
+                     pool_wait_s: float = POOL_WAIT_S) -> AsyncIterator[asyncpg.Connection]:
+    """Acquire a connection; a dead database becomes a 503 problem, not a stack trace, and so
+    does a wait for a busy pool longer than pool_wait_s, saying so."""
+    busy = pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size()
     try:
-        async with pool.acquire(timeout=timeout_s) as conn:
-            yield conn
+        conn = await pool.acquire(timeout=pool_wait_s if busy else timeout_s)
+    except TimeoutError as exc:
+        if not busy:
+            raise _unavailable(exc) from exc
+        log.warning("every database connection stayed in use for %.0f s", pool_wait_s)
+        raise ServiceUnavailable("Every database connection is in use; try again shortly.",
+                                 dependency="postgresql") from exc
     except CONNECTION_ERRORS as exc:
-        log.warning("database unavailable: %s", exc.__class__.__name__)
-        raise ServiceUnavailable("The database is unavailable; try again shortly.", dependency="postgresql") from exc
+        raise _unavailable(exc) from exc
+    try:
+        yield conn
+    except CONNECTION_ERRORS as exc:
+        raise _unavailable(exc) from exc
+    finally:
+        await pool.release(conn)
+
+
+def _unavailable(exc: BaseException) -> ServiceUnavailable:
+    log.warning("database unavailable: %s", exc.__class__.__name__)
+    return ServiceUnavailable("The database is unavailable; try again shortly.", dependency="postgresql")
 
 
 def database_name(dsn: str) -> str:
