@@ -68,11 +68,12 @@ async def measure(stack: ClusterStack, step_s: float, settle_s: float) -> tuple[
                     "peak_nodes": timeline.peak_nodes(name)}
             step["failed_statuses"] = {str(s): n for s, n in step["failed_statuses"].items() if s >= 400}
             step["failed_kinds"] = dict(sum((r.failed_kinds for r in records), Counter()))
+            step["first_answers"] = {kind: answer for r in reversed(records) for kind, answer in r.first_answers.items()}
             steps.append(step)
             print(f"  {name:<34} {step['rps']:>7} req/s  failed {step['failed']:>3}  "
                   f"replicas {step['peak_replicas']}  nodes {step['peak_nodes']}", flush=True)
             for kind, n in step["failed_kinds"].items():
-                print(f"    {n:>5} x {kind}", flush=True)
+                print(f"    {n:>5} x {kind}, the first: {step['first_answers'][kind]}", flush=True)
         timeline.step = "no load"
         await asyncio.sleep(settle_s)
     return steps, timeline.samples
