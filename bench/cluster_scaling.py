@@ -85,14 +85,14 @@ def plot(samples: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (replicas, nodes) = plt.subplots(2, 1, sharex=True, figsize=(10, 6), height_ratios=[3, 1])
+    fig, (replicas, nodes) = plt.subplots(2, 1, sharex=True, figsize=(12, 6), height_ratios=[3, 1])
     times = [s["t_s"] for s in samples]
     for app in ("orders", "auth", "notification", "analytics"):
         replicas.step(times, [s["running"].get(app, 0) for s in samples], where="post", label=f"{app} running")
     replicas.step(times, [s["targets"].get("orders", 0) for s in samples], where="post", linestyle=":",
                   color="grey", label="orders target")
     replicas.set_ylabel("replicas")
-    replicas.legend(loc="upper left", fontsize="small")
+    replicas.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
     nodes.step(times, [s["nodes"] for s in samples], where="post", color="black")
     nodes.set_ylabel("Ray nodes")
     nodes.set_xlabel("seconds")
@@ -105,7 +105,7 @@ def plot(samples: list[dict], path: Path) -> None:
     replicas.set_ylim(0, top)
     for n, (step, start, end) in enumerate(bands):
         replicas.axvspan(start, end, alpha=0.12 if n % 2 else 0.05, color="tab:blue")
-        replicas.text(start + 1, top - 0.1, step, fontsize=7, va="top")
+        replicas.text(start + 3, 0.1, step, fontsize=7, rotation=90, va="bottom")
     fig.suptitle("Orderflow on a Ray cluster (head + 2 workers + autoscaler), load steps through the gateway")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
