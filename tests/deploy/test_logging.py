@@ -3,14 +3,12 @@ DaemonSet, a promtail sidecar in every Ray pod) renders into every overlay and p
 Kubernetes schemas (strict); both promtail configurations ship to
 Loki with the labels the README's queries use."""
 
-import shutil
-
 import kubernetes_validate
 import pytest
 import yaml
 
 from deployments.stack import ROOT
-from tests.deploy.support import OVERLAYS, named, run, tool
+from tests.deploy.support import OVERLAYS, named
 
 STANDARD_KINDS = {"ConfigMap", "StatefulSet", "Service", "NetworkPolicy", "ServiceAccount", "Role", "RoleBinding",
                   "DaemonSet"}
@@ -18,21 +16,9 @@ LOGGING_NAMES = {"loki", "promtail", "loki-from-shippers-and-grafana"}
 
 
 @pytest.fixture(scope="module")
-def logged(k8s_copy, tmp_path_factory) -> dict[str, list[dict]]:
+def logged(rendered_with) -> dict[str, list[dict]]:
     """Every overlay with the logging component added (`components: [../../logging]`)."""
-    kubectl = tool("kubectl", "install kubectl (kustomize is built in)")
-    workspace = tmp_path_factory.mktemp("logged")
-    shutil.copytree(k8s_copy.parent, workspace, dirs_exist_ok=True)
-    objects = {}
-    for overlay in OVERLAYS:
-        kustomization = workspace / "k8s" / "overlays" / overlay / "kustomization.yaml"
-        document = yaml.safe_load(kustomization.read_text())
-        document["components"] = [*document.get("components", []), "../../logging"]
-        kustomization.write_text(yaml.safe_dump(document, sort_keys=False))
-        result = run([kubectl, "kustomize", str(kustomization.parent)])
-        assert result.returncode == 0, result.stderr
-        objects[overlay] = [o for o in yaml.safe_load_all(result.stdout) if o]
-    return objects
+    return rendered_with("logging")
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)

@@ -147,22 +147,10 @@ def test_the_prometheus_rule_is_generated_from_the_rules():
 
 
 @pytest.fixture(scope="module")
-def monitored(k8s_copy, tmp_path_factory) -> dict[str, list[dict]]:
+def monitored(rendered_with) -> dict[str, list[dict]]:
     """Every overlay with the monitoring component added (`components: [../../monitoring]`,
     as README says), as `kubectl kustomize` renders it."""
-    kubectl = tool("kubectl", "install kubectl (kustomize is built in)")
-    workspace = tmp_path_factory.mktemp("monitored")
-    shutil.copytree(k8s_copy.parent, workspace, dirs_exist_ok=True)
-    objects = {}
-    for overlay in OVERLAYS:
-        kustomization = workspace / "k8s" / "overlays" / overlay / "kustomization.yaml"
-        document = yaml.safe_load(kustomization.read_text())
-        document["components"] = [*document.get("components", []), "../../monitoring"]
-        kustomization.write_text(yaml.safe_dump(document, sort_keys=False))
-        result = run([kubectl, "kustomize", str(kustomization.parent)])
-        assert result.returncode == 0, result.stderr
-        objects[overlay] = [o for o in yaml.safe_load_all(result.stdout) if o]
-    return objects
+    return rendered_with("monitoring")
 
 
 STRING = {"type": "string"}
