@@ -54,10 +54,12 @@ def request_headers(request_id: str, trace_id: str | None = None) -> dict[str, s
 
 def assert_one_requests_lines(found: dict[str, list[dict]], service: str, request_id: str) -> str:
     """The gateway's access line and the service's lines of one request: each names its
-    service, the request id and one trace id (the gateway's, continued by the service), and
-    each service line its replica; the service wrote its line for the request. The trace id."""
+    service, its replica (the gateway's: its host), the request id and one trace id (the
+    gateway's, continued by the service); the service wrote its line for the request. The
+    trace id."""
     [gateway] = found["gateway"]
     assert gateway["request_id"] == request_id and TRACE_ID.fullmatch(gateway["trace_id"]), gateway
+    assert gateway["replica"], gateway
     for entry in found[service]:
         assert entry["service"] == service, entry
         assert entry["replica"], entry
