@@ -1,6 +1,7 @@
 """The README's dashboard screenshot (docs/screenshots/dashboard.png) from real data: the
 whole stack as `make run` starts it (the e2e stack, on ports and databases of its own), a
-real Prometheus (Debian's) scraping it with monitoring/prometheus.yml's jobs, a few minutes
+real Prometheus (Debian's) scraping it with monitoring/prometheus.yml's jobs (every job aimed
+at the stack's ports, tests/e2e/prometheus.py, scrape and evaluation every 5 s), a few minutes
 of warehouse traffic through the gateway, then monitoring/grafana/render.py draws the
 Orderflow dashboard's panels from Prometheus' API. Prints the dashboard metrics Prometheus
 has not seen (none expected) and the request counts.
@@ -19,69 +20,26 @@ import argparse
 import asyncio
 import contextlib
 import random
-import shutil
-import subprocess
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import websockets
-import yaml
 
 from bench.support import stop_on_signals
-from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, ROOT, free_port
+from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, ROOT
 from monitoring.grafana import queries, render
 from tests.e2e.conftest import Stack, running
+from tests.e2e.prometheus import scraping
 from tests.e2e.support import publish_broken_event
 from tests.factories import order_body
 
 SCRAPE_INTERVAL_S = 5
 NEXT = {"new": "paid", "paid": "picking", "picking": "packed", "packed": "shipped", "shipped": "delivered"}
 CURRENCIES = {"PLN": (20, 400), "EUR": (5, 120), "USD": (5, 150)}
-
-
-@contextlib.contextmanager
-def prometheus(stack: Stack, directory: Path) -> Iterator[str]:
-    """Debian's Prometheus with monitoring/prometheus.yml's jobs aimed at `stack` (its Ray
-    service-discovery file, its HAProxy exporter) and its alert rules; yields its URL."""
-    config = yaml.safe_load((ROOT / "monitoring" / "prometheus.yml").read_text())
-    port = free_port()
-    config["global"].update(scrape_interval=f"{SCRAPE_INTERVAL_S}s", evaluation_interval=f"{SCRAPE_INTERVAL_S}s")
-    config["rule_files"] = [str(ROOT / "monitoring" / "rules" / "*.yml")]
-    for job in config["scrape_configs"]:
-        if job["job_name"] == "ray":
-            job["file_sd_configs"] = [{"files": [str(stack.settings.prometheus_targets_file)],
-                                       "refresh_interval": "5s"}]
-        elif job["job_name"] == "serve-ingress":
-            job["static_configs"] = [{"targets": [f"127.0.0.1:{stack.env['RAY_SERVE_HAPROXY_METRICS_PORT']}"]}]
-        elif job["job_name"] == "prometheus":
-            job["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
-    path = directory / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config))
-    log = (directory / "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [shutil.which("prometheus") or "prometheus", f"--config.file={path}",
-         f"--storage.tsdb.path={directory / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/-/ready", timeout=2).status_code == 200:
-                    break
-            if process.poll() is not None:
-                raise RuntimeError(f"prometheus exited: {(directory / 'prometheus.log').read_text()[-2000:]}")
-            time.sleep(1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(30)
-        log.close()
 
 
 class Traffic:
@@ -196,7 +154,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="of-dashboard-") as tmp:
         tmp = Path(tmp)
         for stack in running(Stack(tmp)):
-            with prometheus(stack, tmp) as url:
+            with scraping(stack, tmp, SCRAPE_INTERVAL_S) as url:
                 token = httpx.post(f"{stack.url}/auth/login", timeout=30,
                                    json={"email": DEV_ADMIN_EMAIL, "password": DEV_ADMIN_PASSWORD}).json()["access_token"]
                 traffic = Traffic(stack.url, token)

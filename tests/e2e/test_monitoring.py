@@ -12,79 +12,32 @@ test-output/monitoring-alerts.json."""
 import asyncio
 import json
 import re
-import shutil
 import socket
-import subprocess
 import time
 
 import httpx
 import pytest
-import yaml
 from websockets.sync.client import connect
 
-from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD, free_port
-from monitoring.alerts import RULES_DIR, alert_rules, metric_names
+from deployments.stack import DEV_ADMIN_EMAIL, DEV_ADMIN_PASSWORD
+from monitoring.alerts import alert_rules, metric_names
 from monitoring.grafana.queries import dashboards, missing_metrics
 from tests.e2e.conftest import OUTPUT
+from tests.e2e.prometheus import JOBS, scraping
 from tests.e2e.support import login, notifications_refused, place_order, publish_broken_event
 from tests.factories import PASSWORD, order_body, unique_email
 from tests.servers import rabbitmq_stopped
 from tests.support import wait_for
 
-ROOT_CONFIG = RULES_DIR.parent / "prometheus.yml"
-JOBS = {"ray", "serve-ingress", "postgres-exporter", "redis-exporter", "nginx-exporter", "rabbitmq", "prometheus"}
-# The exporters `orderflow run` started, on the ports the test stack gave them.
-EXPORTER_PORTS = {"postgres-exporter": "ORDERFLOW_POSTGRES_EXPORTER_PORT",
-                  "redis-exporter": "ORDERFLOW_REDIS_EXPORTER_PORT",
-                  "nginx-exporter": "ORDERFLOW_NGINX_EXPORTER_PORT"}
 TIMES = OUTPUT / "monitoring-alerts.json"
 
 
 @pytest.fixture(scope="module")
 def prometheus(stack, tmp_path_factory):
-    """Prometheus with the local config's jobs pointed at this stack, until the module ends."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.fail("prometheus is not installed; deployments/system-packages.sh test installs it (Debian prometheus)")
-    directory = tmp_path_factory.mktemp("prometheus")
-    port = free_port()
-    config = yaml.safe_load(ROOT_CONFIG.read_text())
-    config["global"] = {"scrape_interval": "2s", "evaluation_interval": "2s"}
-    config["rule_files"] = [str(RULES_DIR / "*.yml")]
-    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert set(jobs) == JOBS
-    for job, variable in EXPORTER_PORTS.items():
-        jobs[job]["static_configs"] = [{"targets": [f"127.0.0.1:{stack.env[variable]}"]}]
-    # rabbitmq: the shared broker's plugin on 127.0.0.1:15692, as in the file.
-    jobs["ray"]["file_sd_configs"] = [{"files": [str(stack.settings.prometheus_targets_file)],
-                                       "refresh_interval": "2s"}]
-    jobs["serve-ingress"]["static_configs"] = [
-        {"targets": [f"127.0.0.1:{stack.env['RAY_SERVE_HAPROXY_METRICS_PORT']}"]}]
-    jobs["prometheus"]["static_configs"] = [{"targets": [f"127.0.0.1:{port}"]}]
-    (directory / "prometheus.yml").write_text(yaml.safe_dump(config))
-    log = (directory / "prometheus.log").open("w")
-    process = subprocess.Popen(
-        [binary, f"--config.file={directory / 'prometheus.yml'}", f"--storage.tsdb.path={directory / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: _answers(f"{url}/-/ready"), "Prometheus ready", 60)
+    """Prometheus with the local config's jobs pointed at this stack (scrape and evaluation
+    every 2 s), until the module ends."""
+    with scraping(stack, tmp_path_factory.mktemp("prometheus"), interval_s=2) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=5).status_code == 200
-    except httpx.TransportError:
-        return False
 
 
 def api(prometheus: str, path: str, **params) -> dict | list:
