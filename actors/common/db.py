@@ -74,7 +74,17 @@ async def connection(pool: asyncpg.Pool, timeout_s: float, *,
     except CONNECTION_ERRORS as exc:
         raise _unavailable(exc) from exc
     finally:
-        await pool.release(conn)
+        await _release(pool, conn, pool_wait_s)
+
+
+async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection, timeout_s: float) -> None:
+    """Give the connection back. The request's work is done (committed or not) by now, so a
+    reset that fails or takes too long, as on a starved CPU, must not fail it: asyncpg then
+    closes the connection and the pool opens another when needed."""
+    try:
+        await pool.release(conn, timeout=timeout_s)
+    except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
+        log.warning("a database connection could not be reset and was closed: %s", exc.__class__.__name__)
 
 
 def _unavailable(exc: BaseException) -> ServiceUnavailable:

@@ -6,6 +6,7 @@ database that cannot be reached is a 503 that says so, without that wait."""
 
 import asyncio
 
+import asyncpg
 import pytest
 
 from actors.common.db import connection, create_pool
@@ -54,5 +55,24 @@ async def test_an_unreachable_database_is_a_503_that_says_so():
         with pytest.raises(ServiceUnavailable, match="unavailable"):
             async with connection(pool, TIMEOUT_S, pool_wait_s=30):
                 pass
+    finally:
+        await pool.close()
+
+
+async def test_a_connection_that_cannot_be_reset_in_time_does_not_fail_the_finished_work(database_url):
+    """The cluster bench once answered a status change 500 that PostgreSQL had committed: the
+    connection's reset after the work outlived its budget on a starved CPU. The work stands,
+    the connection is closed, and the pool opens a new one."""
+    async def slow_reset(conn):
+        await asyncio.sleep(1.0)
+
+    pool = await asyncpg.create_pool(database_url, min_size=0, max_size=1, reset=slow_reset)
+    try:
+        async with connection(pool, TIMEOUT_S, pool_wait_s=0.3) as conn:
+            first = conn.get_server_pid()
+            assert await conn.fetchval("SELECT 1") == 1
+        async with connection(pool, TIMEOUT_S, pool_wait_s=30) as conn:
+            # closed rather than given back half reset: a new server process
+            assert conn.get_server_pid() != first and await conn.fetchval("SELECT 1") == 1
     finally:
         await pool.close()
