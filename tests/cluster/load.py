@@ -176,6 +176,7 @@ class Timeline:
             "nodes": len(self.dashboard.alive_nodes()),
             "targets": self.dashboard.targets(),
             "running": {app: sum(per_node.values()) for app, per_node in placement.items()},
+            "placement": placement,  # which node runs them: whether a node can go
         }
 
     async def _run(self) -> None:
