@@ -5,8 +5,8 @@ time the replicas Serve wants and runs per application and the Ray nodes alive.
 Each step (STEPS) runs for --step-s seconds: customers placing, paying and reading orders
 (the order flow of tests/cluster) all along, order readers added until orders scales, then
 analytics readers, then sign-ins (auth) until the cluster outgrows its two workers and Ray's
-autoscaler starts a node. Then the load stops and the
-bench watches replicas and nodes go back down. Prints per step requests/s (and the ratio to
+autoscaler starts a node. Then the load stops and the bench watches replicas and nodes go
+back down. Prints per step requests/s (and the ratio to
 the first, lightest step, measured in the same run), failed requests, replicas and nodes,
 and the largest load held without a failed request; saves the timeline (JSON) and its plot
 under bench/results/.

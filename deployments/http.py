@@ -201,7 +201,7 @@ class RequestContext:
         request_id = caller_id.decode("ascii") if REQUEST_ID.fullmatch(caller_id) else uuid.uuid4().hex
         rid_token = request_id_var.set(request_id)
         oid_token = order_id_var.set(None)
-        method = scope["method"]
+        method = scope["method"]  # as asked: a HEAD is served below as a GET, and logged as a HEAD
         started = time.perf_counter()
         status = 500
         with continued(headers.get(b"traceparent"), scope["method"], kind=SpanKind.SERVER,

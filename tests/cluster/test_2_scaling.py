@@ -6,6 +6,7 @@ again once the load is gone and the node is idle (the node a lost worker leaves 
 test_3_node_loss)."""
 
 import asyncio
+import functools
 import json
 
 import pytest
@@ -18,7 +19,9 @@ pytestmark = pytest.mark.timeout(1200)
 ORDERS_READ = "/orders?limit=200"
 
 
+@functools.cache
 def deployment(app: str) -> dict:
+    """The application's deployment in serve_config.yaml (read once: the waits below ask often)."""
     from deployments.stack import StackSettings, serve_config
 
     return {a["name"]: a for a in serve_config(StackSettings())["applications"]}[app]["deployments"][0]
