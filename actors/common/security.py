@@ -107,23 +107,25 @@ class JwksKeySource:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
         self._fetch_failed = False
-        self._lock = asyncio.Lock()
+        self._fetching: asyncio.Task | None = None
 
     async def get(self, kid: str) -> jwt.PyJWK | None:
         """The key `kid` names; None when the auth service's current keys do not have it.
         ServiceUnavailable when its keys could not be fetched, also while the next attempt
         waits out min_refetch_s: the token may be valid, so it is not refused."""
-        if kid in self._keys:
-            return self._keys[kid]
-        async with self._lock:
-            if kid not in self._keys and time.monotonic() - self._fetched_at >= self.min_refetch_s:
-                await self._fetch()
+        if kid not in self._keys:
+            if self._fetching is None and time.monotonic() - self._fetched_at >= self.min_refetch_s:
+                self._fetching = asyncio.create_task(self._fetch())
+            if self._fetching is not None:
+                # Every request waits on the one fetch, shielded: the request that started it
+                # going away (cancelled) does not cut it short for the others (a new replica's
+                # first requests all wait on it).
+                await asyncio.shield(self._fetching)
         if kid not in self._keys and self._fetch_failed:
             raise ServiceUnavailable("The auth service's keys cannot be fetched.", dependency="auth")
         return self._keys.get(kid)
 
     async def _fetch(self) -> None:
-        self._fetched_at = time.monotonic()
         try:
             async with httpx.AsyncClient(timeout=self.timeout_s) as client:
                 response = await client.get(self.url)
@@ -133,6 +135,9 @@ class JwksKeySource:
         except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWTError) as exc:
             log.warning("cannot fetch signing keys from %s: %s", self.url, exc)
             self._fetch_failed = True
+        finally:
+            self._fetched_at = time.monotonic()
+            self._fetching = None
 
 
 class SessionCheck(Protocol):

@@ -1,8 +1,10 @@
 """The public keys a service checks tokens with, fetched from the auth service's JWKS over real
 HTTP (a loopback server): a token is refused (401) only when the auth service's current keys
 do not have its key, never because they could not be fetched (503, the token may be valid),
-also while a refetch waits out min_refetch_s after a failure: the node-loss test once saw
-valid tokens refused when a new orders replica started while auth was being rescheduled."""
+also while a refetch waits out min_refetch_s after a failure, or when the request that
+started the fetch went away: the node-loss test saw valid tokens refused by a new orders
+replica, first while auth was being rescheduled, then when the request whose fetch the others
+waited on was cancelled halfway."""
 
 import asyncio
 import json
@@ -27,15 +29,21 @@ def free_port() -> int:
 
 
 class JwksServer:
-    """The auth service's /.well-known/jwks.json on `port`, counting the fetches."""
+    """The auth service's /.well-known/jwks.json on `port`, counting the fetches; with
+    `hold`, each answer waits until `release` is set (a fetch under way)."""
 
-    def __init__(self, port: int, jwks: dict):
+    def __init__(self, port: int, jwks: dict, hold: bool = False):
         served = self
         self.fetches = 0
+        self.arrived, self.release = threading.Event(), threading.Event()
+        if not hold:
+            self.release.set()
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 served.fetches += 1
+                served.arrived.set()
+                served.release.wait(10)
                 body = json.dumps(jwks).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -104,3 +112,23 @@ async def test_an_unknown_key_while_the_auth_service_is_down_is_not_refused(sign
     with pytest.raises(ServiceUnavailable):
         await keys.get(rotated.kid)
     assert await keys.get(signing_keys.kid) is not None  # known keys still check tokens
+
+
+async def test_a_request_that_goes_away_mid_fetch_leaves_the_fetch_to_the_others(signing_keys, port):
+    """A new replica's first requests all wait on one fetch; Serve cancels the one that started
+    it when its client goes away: the others still get the key, from the same fetch."""
+    server = JwksServer(port, signing_keys.jwks, hold=True)
+    try:
+        keys = JwksKeySource(f"http://127.0.0.1:{port}/.well-known/jwks.json")
+        first = asyncio.create_task(keys.get(signing_keys.kid))
+        assert await asyncio.to_thread(server.arrived.wait, 10)
+        second = asyncio.create_task(keys.get(signing_keys.kid))
+        await asyncio.sleep(0.05)  # the second waits on the fetch under way
+        first.cancel()
+        server.release.set()
+        assert (await second).key_id == signing_keys.kid
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert server.fetches == 1
+    finally:
+        server.stop()
