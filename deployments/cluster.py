@@ -27,6 +27,7 @@ from deployments import stack as st
 
 WORKER_NODE_TYPE = "ray.worker.autoscaled"
 NODE_LABEL = "orderflow-node"  # a Ray node label: which `ray start` a node is
+AUTOSCALED = "autoscaled-"  # the name prefix of the nodes Ray's autoscaler started
 
 
 class ClusterSettings(BaseSettings):
@@ -212,13 +213,17 @@ class Dashboard:
 
     def alive_nodes(self) -> dict[str, str]:
         """Node id -> name of the Ray nodes alive: `head`, `worker-N` (NODE_LABEL), or
-        `autoscaled-<end of id>` for the nodes the autoscaler started."""
+        `autoscaled-<end of id>` for the nodes the autoscaler started (no NODE_LABEL)."""
         nodes = {}
         for node in self._get("/api/v0/nodes", limit=100)["data"]["result"]["result"]:
             if node["state"] == "ALIVE":
-                name = (node.get("labels") or {}).get(NODE_LABEL) or f"autoscaled-{node['node_id'][-5:]}"
+                name = (node.get("labels") or {}).get(NODE_LABEL) or f"{AUTOSCALED}{node['node_id'][-5:]}"
                 nodes[node["node_id"]] = name
         return nodes
+
+    def autoscaled_nodes(self) -> list[str]:
+        """The names of the nodes alive that Ray's autoscaler started."""
+        return sorted(name for name in self.alive_nodes().values() if name.startswith(AUTOSCALED))
 
     def placement(self) -> dict[str, dict[str, int]]:
         """Running replicas of each application, per node name."""

@@ -62,7 +62,7 @@ async def test_losing_a_worker_under_load_loses_no_acknowledged_write(stack, adm
     # The load went on after the nodes left took over.
     assert len(record.created) > created_at_recovery, figures
     # The lost worker's CPU held replicas the one left cannot: Ray's autoscaler started a node.
-    assert any(name.startswith("autoscaled-") for name in dashboard.alive_nodes().values()), after
+    assert dashboard.autoscaled_nodes(), after
     await acknowledged_writes_kept(stack, record)
 
 
