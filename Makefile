@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: web run stop test test-node-autoscaling test-packages test-setup test-unit test-deploy test-integration test-e2e test-cluster cluster bench bench-cluster bench-search bench-web notebook venv check migrate seed kuberay dashboards k8s-dev-secrets clean
+.PHONY: web run stop test test-packages test-setup test-unit test-deploy test-integration test-e2e test-cluster cluster bench bench-cluster bench-search bench-web notebook venv check migrate seed kuberay dashboards k8s-dev-secrets clean
 
 # The environment is (re)built when pyproject.toml or the pinned versions change.
 $(STAMP): pyproject.toml constraints.txt
@@ -51,15 +51,9 @@ test-setup: test-packages web
 	@deployments/local-servers.sh
 
 # The cluster tests run on their own: their cluster must be gone before the e2e stack starts.
-# The node-autoscaling test is not part of it yet: in 1 fresh-clone run of 4 Ray's autoscaler
-# added no node within 300 s (README, Scale-out); `make test-node-autoscaling` runs it.
-NODE_AUTOSCALING_TEST := tests/cluster/test_2_scaling.py::test_a_load_beyond_the_workers_adds_a_node_which_goes_once_idle
 test: test-setup
 	$(BIN)/pytest -ra --ignore=tests/cluster
-	$(BIN)/pytest -ra tests/cluster --deselect $(NODE_AUTOSCALING_TEST)
-
-test-node-autoscaling: test-setup
-	$(BIN)/pytest -ra tests/cluster/test_1_placement.py $(NODE_AUTOSCALING_TEST)
+	$(BIN)/pytest -ra tests/cluster
 
 test-unit: test-packages
 	$(BIN)/pytest -ra tests/unit
