@@ -230,6 +230,8 @@ def test_orders_list_filters_pages_and_updates_live(page, client, axe, screensho
     page.get_by_label("Language").select_option("pl")
     expect(page.get_by_role("heading", level=1, name="Zamówienia")).to_be_visible()
     expect(page.get_by_role("button", name="Pokaż zamówienia")).to_be_visible()
+    # Worded as on the customer page (the words both pages use are in web/shared/i18n.ts).
+    expect(page.get_by_role("button", name="Wyloguj się", exact=True)).to_be_visible()
     axe(page, "admin-orders-pl")
     screenshot(page, "admin-orders-pl")
     page.get_by_label("Język").select_option("en")
