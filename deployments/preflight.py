@@ -133,7 +133,9 @@ def stack_ports(stack: StackSettings) -> dict[str, tuple[str, int]]:
     """Every address the stack listens on, by the variable that sets it."""
     ports = {
         "ORDERFLOW_GATEWAY_PORT": (stack.gateway_host, stack.gateway_port),
+        "ORDERFLOW_GATEWAY_STATUS_PORT": ("127.0.0.1", stack.gateway_status_port),
         "ORDERFLOW_SERVE_PORT": (stack.serve_host, stack.serve_port),
+        "ORDERFLOW_METRICS_PORT": (stack.serve_host, stack.metrics_port),
     }
     if stack.gateway_tls_port:
         ports["ORDERFLOW_GATEWAY_TLS_PORT"] = (stack.gateway_host, stack.gateway_tls_port)

@@ -19,9 +19,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def orderflow(*args: str, tmp_path: Path, timeout_s: float = 60, **env: str) -> subprocess.CompletedProcess:
     """`orderflow <args>` with every port the stack would bind set to a free one (a
     `make run` on this machine holds the defaults), and `env` on top."""
-    ports = {name: str(free_port()) for name in ("ORDERFLOW_GATEWAY_PORT", "ORDERFLOW_GATEWAY_TLS_PORT", "ORDERFLOW_SERVE_PORT",
-                                                 "ORDERFLOW_MAIL_SINK_PORT", "RAY_SERVE_HAPROXY_STATS_PORT",
-                                                 "RAY_SERVE_HAPROXY_METRICS_PORT")}
+    ports = {name: str(free_port()) for name in ("ORDERFLOW_GATEWAY_PORT", "ORDERFLOW_GATEWAY_TLS_PORT",
+                                                 "ORDERFLOW_GATEWAY_STATUS_PORT", "ORDERFLOW_SERVE_PORT",
+                                                 "ORDERFLOW_METRICS_PORT", "ORDERFLOW_MAIL_SINK_PORT",
+                                                 "RAY_SERVE_HAPROXY_STATS_PORT", "RAY_SERVE_HAPROXY_METRICS_PORT")}
     environment = {key: value for key, value in os.environ.items() if not key.startswith(("ORDERFLOW_", "AUTH_SMTP"))}
     environment |= ports | {"ORDERFLOW_RUN_DIR": str(tmp_path / "run")} | env
     return subprocess.run([*ORDERFLOW, *args], capture_output=True, text=True, env=environment, cwd=ROOT,
@@ -72,7 +73,8 @@ def test_run_says_nginx_is_missing_before_it_starts_anything(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("variable", ["ORDERFLOW_GATEWAY_PORT", "ORDERFLOW_GATEWAY_TLS_PORT", "ORDERFLOW_SERVE_PORT", "ORDERFLOW_MAIL_SINK_PORT",
+@pytest.mark.parametrize("variable", ["ORDERFLOW_GATEWAY_PORT", "ORDERFLOW_GATEWAY_TLS_PORT", "ORDERFLOW_GATEWAY_STATUS_PORT",
+                                      "ORDERFLOW_SERVE_PORT", "ORDERFLOW_METRICS_PORT", "ORDERFLOW_MAIL_SINK_PORT",
                                       "RAY_SERVE_HAPROXY_METRICS_PORT"])
 def test_a_taken_port_is_named_with_its_setting(tmp_path, variable):
     with socket.socket() as holder:
