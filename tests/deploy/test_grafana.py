@@ -10,7 +10,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 import yaml
 
@@ -18,7 +17,7 @@ from actors.common.metrics import CATALOG
 from deployments.stack import ROOT, free_port
 from monitoring.grafana import generate, orderflow_dashboard, queries
 from tests.deploy.support import of_kind, tool
-from tests.support import wait_for
+from tests.e2e import prometheus
 
 GRAFANA = ROOT / "monitoring" / "grafana"
 ALL = sorted(str(path.relative_to(queries.DASHBOARDS)) for path in queries.DASHBOARDS.rglob("*.json"))
@@ -234,28 +233,10 @@ def test_the_renderer_draws_every_panel_from_prometheus(tmp_path):
                              backfill(tmp_path / "samples.txt", names, now), str(data)],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
-    port = free_port()
-    (tmp_path / "prometheus.yml").write_text("global: {scrape_interval: 15s}\n")
-    prometheus = subprocess.Popen(
-        [tool("prometheus", "deployments/system-packages.sh test installs it (Debian prometheus)"),
-         f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={data}",
-         f"--web.listen-address=127.0.0.1:{port}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _ready(url), "Prometheus ready", 60)
-        out = tmp_path / "dashboard.png"
+    out = tmp_path / "dashboard.png"
+    with prometheus.running({"global": {"scrape_interval": "15s"}}, free_port(), tmp_path, data) as url:
         shown = render.render(url, 30, out, end=now)
-    finally:
-        prometheus.terminate()
-        prometheus.wait(30)
     assert {title for title, count in shown.items() if not count} == set()
     assert set(shown) == set(queries.panel_queries(model))
     assert shown["Status funnel"] == 2  # new (placed) and paid
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/-/ready", timeout=2).status_code == 200
-    except httpx.TransportError:
-        return False

@@ -2,7 +2,7 @@
 aimed at the stack's own ports (Ray's service-discovery file, HAProxy's exporter, the exporters
 `orderflow run` starts; RabbitMQ's plugin is the shared broker's, 127.0.0.1:15692 as in the
 file), and monitoring/rules/. Used by tests/e2e/test_monitoring.py and
-bench/dashboard_screenshot.py."""
+bench/dashboard_screenshot.py; `running` (any config) by tests/deploy/test_grafana.py too."""
 
 import contextlib
 import shutil
@@ -48,15 +48,24 @@ def stack_config(stack, port: int, interval_s: int) -> dict:
 def scraping(stack, directory: Path, interval_s: int) -> Iterator[str]:
     """Prometheus scraping `stack` (its config, data and log in `directory`), ready; yields its
     URL and stops it at the end."""
+    port = free_port()
+    with running(stack_config(stack, port, interval_s), port, directory) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def running(config: dict, port: int, directory: Path, data: Path | None = None) -> Iterator[str]:
+    """Debian's Prometheus with `config` on 127.0.0.1:`port`, its config file and log in
+    `directory`, its TSDB in `data` (default `directory`/data); ready, yields its URL and
+    stops it at the end."""
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.fail("prometheus is not installed; deployments/system-packages.sh test installs it (Debian prometheus)")
-    port = free_port()
-    config = directory / "prometheus.yml"
-    config.write_text(yaml.safe_dump(stack_config(stack, port, interval_s)))
+    config_file = directory / "prometheus.yml"
+    config_file.write_text(yaml.safe_dump(config))
     log = (directory / "prometheus.log").open("w")
     process = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={directory / 'data'}",
+        [binary, f"--config.file={config_file}", f"--storage.tsdb.path={data or directory / 'data'}",
          f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
