@@ -83,7 +83,9 @@ async def test_a_load_beyond_the_workers_adds_a_node_which_goes_once_idle(stack,
             async with loads["sign-ins"], loads["statistics"]:
                 await wait_until(lambda: cpus_at(dashboard.targets()) > capacity,
                                  "the replicas wanted outgrow the workers", 300)
-                added = (await wait_until(dashboard.autoscaled_nodes, "the autoscaler adds a node", 300))[0]
+                # A node the autoscaler starts on these starved cores can time out while it starts
+                # (its raylet waits 15 s for its dashboard agent), and the autoscaler tries again.
+                added = (await wait_until(dashboard.autoscaled_nodes, "the autoscaler adds a node", 600))[0]
                 await wait_until(lambda: any(per_node.get(added) for per_node in dashboard.placement().values()),
                                  "replicas run on the added node", 180)
             timeline.step = "no load"
