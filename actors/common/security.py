@@ -133,7 +133,7 @@ class JwksKeySource:
             self._keys = {k["kid"]: jwt.PyJWK(k) for k in response.json()["keys"]}
             self._fetch_failed = False
         except (httpx.HTTPError, ValueError, KeyError, jwt.PyJWTError) as exc:
-            log.warning("cannot fetch signing keys from %s: %s", self.url, exc)
+            log.warning("cannot fetch signing keys from %s: %r", self.url, exc)  # a timeout has no message
             self._fetch_failed = True
         finally:
             self._fetched_at = time.monotonic()
