@@ -75,8 +75,7 @@ async def test_a_load_beyond_the_workers_adds_a_node_which_goes_once_idle(stack,
     try:
         async with timeline:
             # A node an earlier test's load made the autoscaler add holds CPU this load would
-            # fill instead of wanting a node: the test starts from the workers alone.
-            timeline.step = "idle"
+            # fill instead of wanting a node: the test starts from the workers alone (step "idle").
             await wait_until(lambda: not dashboard.autoscaled_nodes(), "no node added by an earlier load", 600,
                              every_s=5)
             timeline.step = "sign-ins and statistics"

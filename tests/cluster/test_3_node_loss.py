@@ -43,11 +43,8 @@ async def test_losing_a_worker_under_load_loses_no_acknowledged_write(stack, adm
         await asyncio.sleep(10)
     record = load.record
     failed_window = [f for f in record.failures if f[0] >= killed_at]
-    figures = {
-        "requests": record.total, "before_kill": answered_before, "failed": record.failed,
-        "failed_statuses": {str(s): n for s, n in record.statuses.items() if s >= 400},
-        "failed_kinds": dict(record.failed_kinds), "first_answers": record.first_answers,
-        "hangs": record.hangs, "broken": len(record.broken),
+    figures = record.summary() | {
+        "before_kill": answered_before,
         "failed_after_kill_window_s": round(max((f[0] for f in failed_window), default=killed_at) - killed_at, 1),
         "recovery_s": round(recovery_s, 1), "lost": victim, "placement_before": before, "placement_after": after,
         "created": len(record.created), "paid": len(record.paid),

@@ -8,7 +8,6 @@ waited on was cancelled halfway."""
 
 import asyncio
 import json
-import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -18,14 +17,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from actors.auth.keys import SigningKeys
 from actors.common.errors import ServiceUnavailable
 from actors.common.security import JwksKeySource
+from deployments.stack import free_port
 
 REFETCH_S = 0.2
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class JwksServer:
