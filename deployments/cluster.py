@@ -28,6 +28,7 @@ from deployments import stack as st
 WORKER_NODE_TYPE = "ray.worker.autoscaled"
 NODE_LABEL = "orderflow-node"  # a Ray node label: which `ray start` a node is
 AUTOSCALED = "autoscaled-"  # the name prefix of the nodes Ray's autoscaler started
+START_TRIES = 3
 
 
 class ClusterSettings(BaseSettings):
@@ -87,6 +88,10 @@ def cluster_stack() -> st.StackSettings:
     return st.StackSettings().model_copy(update={"throughput_mode": False})
 
 
+class _StartFailed(Exception):
+    """One `ray start` exited with an error (its output is in its log)."""
+
+
 class Cluster:
     """A head, `cluster.workers` workers and the autoscaler, started by this process."""
 
@@ -103,33 +108,56 @@ class Cluster:
         from ray._private.services import get_node_ip_address
 
         self.node_ip = get_node_ip_address()
-        port = st.free_port()
+        dashboard_port = self._retried("head", self.stack, self._start_head)
+        for name in self.cluster.worker_names:
+            tag = node_settings(self.stack, name)
+            self._retried(name, tag, lambda log: self._ray_start(
+                log, tag, [f"--address={self.gcs_address}", f"--num-cpus={self.cluster.worker_cpus}"], name))
+        self.dashboard = Dashboard(f"http://127.0.0.1:{dashboard_port}", st._ray_auth_headers())
+        return self.dashboard
+
+    def _start_head(self, log: Path) -> int:
+        """One try at the head on fresh ports; returns its dashboard's port."""
+        port, dashboard_port = st.free_port(), st.free_port()
         self.gcs_address = f"{self.node_ip}:{port}"
-        dashboard_port = st.free_port()
         autoscaling = self.stack.run_dir / "autoscaler.yaml"
         autoscaling.write_text(yaml.safe_dump(autoscaler_config(self.cluster, self.gcs_address)))
-        self._ray_start("head", self.stack, [
+        self._ray_start(log, self.stack, [
             "--head", f"--port={port}", f"--num-cpus={self.cluster.head_cpus}",
             f"--temp-dir={self.stack.ray_temp_dir}", "--include-dashboard=true",
             "--dashboard-host=127.0.0.1", f"--dashboard-port={dashboard_port}",
             f"--ray-client-server-port={st.free_port()}", f"--autoscaling-config={autoscaling}",
-        ], RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S="1")
-        for name in self.cluster.worker_names:
-            self._ray_start(name, node_settings(self.stack, name), [
-                f"--address={self.gcs_address}", f"--num-cpus={self.cluster.worker_cpus}"])
-        self.dashboard = Dashboard(f"http://127.0.0.1:{dashboard_port}", st._ray_auth_headers())
-        return self.dashboard
+        ], "head", RAY_FAKE_CLUSTER="1", AUTOSCALER_UPDATE_INTERVAL_S="1")
+        return dashboard_port
 
-    def _ray_start(self, name: str, tag: st.StackSettings, arguments: list[str], **extra: str) -> None:
-        ray = Path(sys.executable).with_name("ray")
-        command = [str(ray), "start", *arguments, "--disable-usage-stats",
-                   f"--dashboard-agent-listen-port={st.free_port()}", f"--labels={NODE_LABEL}={name}"]
+    def _retried(self, name: str, tag: st.StackSettings, start):
+        """`start(log)` until it succeeds, START_TRIES times at most: a node that fails to
+        start (a port taken between our check and Ray's bind) leaves nothing another try
+        needs, so its processes are killed and it starts again on other ports."""
         log = self.stack.run_dir / f"ray-start-{name}.log"
+        for attempt in range(1, START_TRIES + 1):
+            try:
+                return start(log)
+            except _StartFailed:
+                pass
+            for pid in st.stack_processes(tag):
+                _kill(pid, signal.SIGKILL)
+            if attempt < START_TRIES:
+                print(f"orderflow: `ray start` of the {name} failed (try {attempt} of {START_TRIES}); "
+                      f"trying again. Its output:\n{_tail(log)}", flush=True)
+        raise st.StackError(f"`ray start` of the {name} failed {START_TRIES} times; the last "
+                            f"output ({log}):\n{_tail(log)}")
+
+    def _ray_start(self, log: Path, tag: st.StackSettings, arguments: list[str], name: str,
+                   **extra: str) -> None:
+        ray = Path(sys.executable).with_name("ray")
+        command = [str(ray), "start", *arguments, "--disable-usage-stats", "--log-color=false",
+                   f"--dashboard-agent-listen-port={st.free_port()}", f"--labels={NODE_LABEL}={name}"]
         with log.open("w") as out:
             done = subprocess.run(command, env=self._environment(tag, **extra), stdout=out,
                                   stderr=subprocess.STDOUT, start_new_session=True)
         if done.returncode != 0:
-            raise st.StackError(f"`ray start` of the {name} failed; see {log}")
+            raise _StartFailed(name)
 
     def deploy(self, environments: dict[str, dict[str, str]]) -> None:
         """serve_config.yaml through Serve's REST API, as `orderflow run` deploys it."""
@@ -144,6 +172,10 @@ class Cluster:
             deadline = time.monotonic() + wait_s
             while time.monotonic() < deadline and any(st.stack_processes(tag) for tag in everyone):
                 time.sleep(0.5)
+
+
+def _tail(log: Path, lines: int = 25) -> str:
+    return "\n".join("    " + line for line in log.read_text(errors="replace").splitlines()[-lines:])
 
 
 def autoscaler_config(cluster: ClusterSettings, gcs_address: str) -> dict:
