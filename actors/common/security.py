@@ -98,11 +98,15 @@ class KeySource(Protocol):
 
 class JwksKeySource:
     """Public keys from the auth service's JWKS, refetched when an unknown kid shows up
-    (at most once per `min_refetch_s`, so forged kids cannot hammer the auth service)."""
+    (at most once per `min_refetch_s`, so forged kids cannot hammer the auth service; after
+    a failed fetch, once per `retry_failed_s`, so a replica that started while auth was away
+    has the keys soon after auth is back)."""
 
-    def __init__(self, url: str, *, min_refetch_s: float = 5.0, timeout_s: float = 2.0):
+    def __init__(self, url: str, *, min_refetch_s: float = 5.0, retry_failed_s: float = 1.0,
+                 timeout_s: float = 2.0):
         self.url = url
         self.min_refetch_s = min_refetch_s
+        self.retry_failed_s = retry_failed_s
         self.timeout_s = timeout_s
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
@@ -112,9 +116,10 @@ class JwksKeySource:
     async def get(self, kid: str) -> jwt.PyJWK | None:
         """The key `kid` names; None when the auth service's current keys do not have it.
         ServiceUnavailable when its keys could not be fetched, also while the next attempt
-        waits out min_refetch_s: the token may be valid, so it is not refused."""
+        waits out retry_failed_s: the token may be valid, so it is not refused."""
         if kid not in self._keys:
-            if self._fetching is None and time.monotonic() - self._fetched_at >= self.min_refetch_s:
+            wait_s = self.retry_failed_s if self._fetch_failed else self.min_refetch_s
+            if self._fetching is None and time.monotonic() - self._fetched_at >= wait_s:
                 self._fetching = asyncio.create_task(self._fetch())
             if self._fetching is not None:
                 # Every request waits on the one fetch, shielded: the request that started it

@@ -1,7 +1,7 @@
 """The public keys a service checks tokens with, fetched from the auth service's JWKS over real
 HTTP (a loopback server): a token is refused (401) only when the auth service's current keys
 do not have its key, never because they could not be fetched (503, the token may be valid),
-also while a refetch waits out min_refetch_s after a failure, or when the request that
+also while a refetch waits out retry_failed_s after a failure, or when the request that
 started the fetch went away: the node-loss test saw valid tokens refused by a new orders
 replica, first while auth was being rescheduled, then when the request whose fetch the others
 waited on was cancelled halfway."""
@@ -67,11 +67,14 @@ def port():
 
 
 async def test_keys_that_cannot_be_fetched_give_503_until_they_can(signing_keys, port):
-    keys = JwksKeySource(f"http://127.0.0.1:{port}/.well-known/jwks.json", min_refetch_s=REFETCH_S)
+    """After a failed fetch the next is tried after retry_failed_s, not min_refetch_s: a
+    replica started while auth was away has the keys soon after auth is back."""
+    keys = JwksKeySource(f"http://127.0.0.1:{port}/.well-known/jwks.json",
+                         min_refetch_s=60, retry_failed_s=REFETCH_S)
     with pytest.raises(ServiceUnavailable):
         await keys.get(signing_keys.kid)  # nothing listens: the fetch fails
     with pytest.raises(ServiceUnavailable):
-        await keys.get(signing_keys.kid)  # within min_refetch_s: no fetch, still not a refusal
+        await keys.get(signing_keys.kid)  # within retry_failed_s: no fetch, still not a refusal
 
     server = JwksServer(port, signing_keys.jwks)
     try:
