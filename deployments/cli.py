@@ -27,6 +27,7 @@ from deployments import exporters as ex
 from deployments import ops
 from deployments import preflight as pf
 from deployments import stack as st
+from deployments.cluster import cluster_stack
 
 
 SERVICES = ("orders", "auth", "notifications", "analytics")
@@ -47,13 +48,15 @@ def cmd_check(_: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def preflight(*, start_servers: bool, check_ports: bool = True) -> list[str]:
-    """Everything `run` needs before it starts anything, each problem said on one line;
-    with `start_servers`, local servers that are installed but stopped are started first.
-    Invalid settings raise pf.BadSettings (main says them)."""
+def preflight(*, start_servers: bool, check_ports: bool = True, cluster: bool = False) -> list[str]:
+    """Everything `run` (or, with `cluster`, `orderflow cluster`) needs before it starts
+    anything, each problem said on one line; with `start_servers`, local servers that are
+    installed but stopped are started first. Invalid settings raise pf.BadSettings (main
+    says them)."""
     settings = pf.load_settings()
-    problems = [p for p in [pf.nginx_problem(settings.stack)] if p]
-    problems += pf.port_problems(settings.stack) if check_ports else []
+    stack = cluster_stack() if cluster else settings.stack
+    problems = [p for p in [pf.nginx_problem(stack)] if p]
+    problems += pf.port_problems(stack, cluster=cluster) if check_ports else []
     failing = asyncio.run(pf.unanswered(pf.servers(settings)))
     if failing and start_servers and not problems and pf.start_local_servers([s for s, _ in failing]):
         failing = asyncio.run(pf.unanswered([s for s, _ in failing]))

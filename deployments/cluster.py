@@ -309,7 +309,7 @@ def run(no_seed: bool = False) -> int:
     if (pid := cli._running_pid(stack)) is not None:
         cli.say(f"already running (pid {pid}); `make stop` stops it.")
         return 1
-    if cli.preflight(start_servers=True):
+    if cli.preflight(start_servers=True, cluster=True):
         return 1
     cli.cmd_migrate(None)
     stack.run_dir.mkdir(parents=True, exist_ok=True)

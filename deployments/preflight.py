@@ -129,14 +129,16 @@ def nginx_problem(stack: StackSettings, path: str | None = None) -> str | None:
             f"{as_root(_shown(SYSTEM_PACKAGES) + ' run')}")
 
 
-def stack_ports(stack: StackSettings) -> dict[str, tuple[str, int]]:
-    """Every address the stack listens on, by the variable that sets it."""
+def stack_ports(stack: StackSettings, *, cluster: bool = False) -> dict[str, tuple[str, int]]:
+    """Every address the stack listens on, by the variable that sets it. A `cluster`'s nodes
+    pick their metrics agents' ports themselves, and run no HAProxy (throughput_mode off)."""
     ports = {
         "ORDERFLOW_GATEWAY_PORT": (stack.gateway_host, stack.gateway_port),
         "ORDERFLOW_GATEWAY_STATUS_PORT": ("127.0.0.1", stack.gateway_status_port),
         "ORDERFLOW_SERVE_PORT": (stack.serve_host, stack.serve_port),
-        "ORDERFLOW_METRICS_PORT": (stack.serve_host, stack.metrics_port),
     }
+    if not cluster:
+        ports["ORDERFLOW_METRICS_PORT"] = (stack.serve_host, stack.metrics_port)
     if stack.gateway_tls_port:
         ports["ORDERFLOW_GATEWAY_TLS_PORT"] = (stack.gateway_host, stack.gateway_tls_port)
     if not os.environ.get("AUTH_SMTP_HOST"):  # else no local mail sink is started
@@ -147,9 +149,9 @@ def stack_ports(stack: StackSettings) -> dict[str, tuple[str, int]]:
     return ports
 
 
-def port_problems(stack: StackSettings) -> list[str]:
+def port_problems(stack: StackSettings, *, cluster: bool = False) -> list[str]:
     problems = []
-    for variable, (host, port) in stack_ports(stack).items():
+    for variable, (host, port) in stack_ports(stack, cluster=cluster).items():
         if reason := _cannot_listen(host, port):
             problems.append(f"{host}:{port} ({variable}) {reason}; set {variable} to a free port.")
     return problems

@@ -116,3 +116,24 @@ def test_check_beside_a_running_stack_says_so_instead_of_taken_ports(tmp_path):
     assert result.returncode == 0, lines(result)
     assert lines(result) == [f"orderflow: a stack runs (pid {os.getpid()}); its ports are in use.",
                              "orderflow: settings valid, nginx installed; PostgreSQL, Redis and RabbitMQ answer."]
+
+
+def test_cluster_checks_only_the_ports_a_cluster_listens_on(tmp_path):
+    # `orderflow cluster` runs no HAProxy (Serve's default proxy) and its nodes pick their
+    # metrics agents' ports: ports taken there do not stop it; a taken gateway port does.
+    holders = [socket.socket() for _ in range(4)]
+    try:
+        for holder in holders:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+        gateway, metrics, stats, haproxy_metrics = (holder.getsockname()[1] for holder in holders)
+        result = orderflow("cluster", tmp_path=tmp_path, ORDERFLOW_GATEWAY_PORT=str(gateway),
+                           ORDERFLOW_METRICS_PORT=str(metrics), RAY_SERVE_HAPROXY_STATS_PORT=str(stats),
+                           RAY_SERVE_HAPROXY_METRICS_PORT=str(haproxy_metrics))
+    finally:
+        for holder in holders:
+            holder.close()
+    assert result.returncode == 1, lines(result)
+    assert lines(result) == [f"orderflow: 127.0.0.1:{gateway} (ORDERFLOW_GATEWAY_PORT) is taken; "
+                             "set ORDERFLOW_GATEWAY_PORT to a free port."]
+    assert not (tmp_path / "run").exists()
